@@ -1,0 +1,1 @@
+"""Datasets, label tables and `tf.data` pipelines."""
