@@ -1,0 +1,15 @@
+"""keras-refinenet: RefineNet semantic segmentation for Keras 3."""
+
+from keras_refinenet import layers
+from keras_refinenet.models.backbones import resnet_backbone
+from keras_refinenet.models.preset_io import PresetWeightsNotFoundError
+from keras_refinenet.models.refinenet import RefineNet
+from keras_refinenet.version import __version__
+
+__all__ = [
+    "PresetWeightsNotFoundError",
+    "RefineNet",
+    "__version__",
+    "layers",
+    "resnet_backbone",
+]

@@ -1,0 +1,149 @@
+import keras
+from keras import ops
+
+from keras_refinenet.layers.resize import resize_images
+from keras_refinenet.layers.utils import check_positive_int, conv2d
+
+
+def _largest_spatial_shape(shapes):
+    """Static `(height, width)` of the largest input, `None` where unknown."""
+    heights = [shape[1] for shape in shapes]
+    widths = [shape[2] for shape in shapes]
+    height = None if None in heights else max(heights)
+    width = None if None in widths else max(widths)
+    return height, width
+
+
+def resize_if_needed(x, target_size, align_corners):
+    """Resizes `x` to `target_size` unless it already has that size."""
+    static = tuple(x.shape[1:3])
+    if all(isinstance(dim, int) for dim in target_size):
+        if static == tuple(target_size):
+            return x
+        return resize_images(x, target_size, align_corners=align_corners)
+    shape = ops.shape(x)
+    same_size = ops.logical_and(
+        ops.equal(shape[1], target_size[0]), ops.equal(shape[2], target_size[1])
+    )
+    return ops.cond(
+        same_size,
+        lambda: x,
+        lambda: resize_images(x, target_size, align_corners=align_corners),
+    )
+
+
+@keras.saving.register_keras_serializable(package="keras_refinenet")
+class MultiResolutionFusion(keras.layers.Layer):
+    """Multi-resolution fusion from RefineNet.
+
+    Every input goes through its own convolution (no bias) to `filters`
+    channels, is resized bilinearly to the spatial size of the largest input
+    (taken at run time, so any image size works), and the results are
+    summed. A single input passes through unchanged, as in the paper.
+
+    Args:
+        filters: common channel count of the fused output.
+        kernel_size: size of the per-input convolution kernels.
+        align_corners: bilinear resizing with aligned corners (as the
+            authors' PyTorch code) or half-pixel centres (as TF2).
+        kernel_initializer: initializer for the convolution kernels.
+        **kwargs: base layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> fusion = MultiResolutionFusion(filters=8)
+    >>> fine = np.zeros((1, 16, 12, 4), "float32")
+    >>> coarse = np.zeros((1, 8, 6, 6), "float32")
+    >>> fusion([fine, coarse]).shape
+    (1, 16, 12, 8)
+    """
+
+    def __init__(
+        self,
+        filters,
+        kernel_size=3,
+        align_corners=True,
+        kernel_initializer="he_normal",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int("filters", filters)
+        check_positive_int("kernel_size", kernel_size)
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.align_corners = bool(align_corners)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.convs = []
+
+    def build(self, input_shape):
+        shapes = _as_shape_list(input_shape)
+        if len(shapes) > 1:
+            for index, shape in enumerate(shapes):
+                conv = conv2d(
+                    self.filters,
+                    self.kernel_size,
+                    use_bias=False,
+                    kernel_initializer=self.kernel_initializer,
+                    dtype=self.dtype_policy,
+                    name=f"input{index + 1}_conv",
+                )
+                conv.build(shape)
+                self.convs.append(conv)
+        self.built = True
+
+    def call(self, inputs):
+        inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(inputs) == 1:
+            return inputs[0]
+        target_size = _largest_spatial_shape([x.shape for x in inputs])
+        if None in target_size:
+            shapes = [ops.shape(x) for x in inputs]
+            target_size = (
+                _runtime_max([shape[1] for shape in shapes]),
+                _runtime_max([shape[2] for shape in shapes]),
+            )
+        fused = None
+        for conv, x in zip(self.convs, inputs):
+            x = resize_if_needed(conv(x), target_size, self.align_corners)
+            fused = x if fused is None else fused + x
+        return fused
+
+    def compute_output_shape(self, input_shape):
+        shapes = _as_shape_list(input_shape)
+        if len(shapes) == 1:
+            return tuple(shapes[0])
+        height, width = _largest_spatial_shape(shapes)
+        return (shapes[0][0], height, width, self.filters)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "align_corners": self.align_corners,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config
+
+
+def _runtime_max(values):
+    result = values[0]
+    for value in values[1:]:
+        result = ops.maximum(result, value)
+    return result
+
+
+def _as_shape_list(input_shape):
+    """Normalizes one shape or a list of shapes to a list of tuples."""
+    if (
+        isinstance(input_shape, (list, tuple))
+        and input_shape
+        and isinstance(input_shape[0], (list, tuple))
+    ):
+        return [tuple(shape) for shape in input_shape]
+    return [tuple(input_shape)]

@@ -1,0 +1,26 @@
+"""Small helpers shared by the RefineNet layers."""
+
+import keras
+
+
+def check_positive_int(name, value, allow_zero=False):
+    """Raises a `ValueError` unless `value` is a (non-negative) integer."""
+    minimum = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(
+            f"`{name}` must be {kind} integer. Received: {name}={value!r}"
+        )
+
+
+def conv2d(filters, kernel_size, use_bias, kernel_initializer, dtype, name):
+    """A stride-1 'same' convolution, the only kind RefineNet's decoder uses."""
+    return keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        padding="same",
+        use_bias=use_bias,
+        kernel_initializer=kernel_initializer,
+        dtype=dtype,
+        name=name,
+    )

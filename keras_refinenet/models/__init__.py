@@ -1,0 +1,2 @@
+from keras_refinenet.models.backbones import pyramid_features, resnet_backbone
+from keras_refinenet.models.refinenet import RefineNet
