@@ -341,3 +341,51 @@ class RefineNet(keras.Model):
             The preset directory as a `pathlib.Path`.
         """
         return save_preset(self, preset_dir, metadata)
+
+    # === Training and inference ===
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        metrics="auto",
+        **kwargs,
+    ):
+        """Configures training with defaults that train RefineNet well.
+
+        `"auto"` picks the defaults of
+        `keras_refinenet.training.defaults.compile_arguments`: SGD with
+        momentum on a polynomial-decay schedule, cross-entropy that ignores
+        label 255, and mean IoU. Any argument can be given explicitly as in
+        `keras.Model.compile`.
+
+        Args:
+            optimizer: an optimizer, its name, or `"auto"`.
+            loss: a loss, its name, or `"auto"`.
+            metrics: a list of metrics, or `"auto"`.
+            **kwargs: more arguments for the defaults (see
+                `compile_arguments`) or for `keras.Model.compile`.
+        """
+        from keras_refinenet.training.defaults import compile_arguments
+
+        super().compile(
+            **compile_arguments(
+                self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+            )
+        )
+
+    def predict_segmentation(self, images, **kwargs):
+        """Class-id maps (and optionally probabilities) at the input size.
+
+        Args:
+            images: one image `(H, W, 3)` or a batch `(B, H, W, 3)`, uint8
+                or float 0..255.
+            **kwargs: options of
+                `keras_refinenet.inference.predict.predict_segmentation`
+                (tiling, test-time augmentation, probabilities).
+
+        Returns:
+            See `keras_refinenet.inference.predict.predict_segmentation`.
+        """
+        from keras_refinenet.inference.predict import predict_segmentation
+
+        return predict_segmentation(self, images, **kwargs)
