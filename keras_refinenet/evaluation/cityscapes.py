@@ -93,9 +93,9 @@ def label_id_confusion_matrix(prediction_ids, ground_truth_ids):
             "Ground truth contains unknown Cityscapes label ids. "
             f"Received: ids={unknown.tolist()}"
         )
-    if prediction_ids.min(initial=0) < 0 or prediction_ids.max(initial=0) >= (
-        _ID_RANGE
-    ):
+    lowest = prediction_ids.min(initial=0)
+    highest = prediction_ids.max(initial=0)
+    if lowest < 0 or highest >= _ID_RANGE:
         raise ValueError(
             f"Predicted label ids must be in [0, {_ID_RANGE}). Received: "
             f"min={lowest}, max={highest}"
