@@ -1,0 +1,247 @@
+"""Segmentation datasets from folders of images and label PNGs.
+
+Two layouts are supported: any image folder with a mask folder whose
+single-channel PNGs share the image file stems, and the PASCAL VOC layout
+(`JPEGImages/`, `SegmentationClass/` palette PNGs and optional
+`ImageSets/Segmentation/<split>.txt` lists). Palette PNGs are read as
+palette indices, never as RGB colours.
+"""
+
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+IGNORE_LABEL = 255
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+MASK_EXTENSION = ".png"
+SINGLE_CHANNEL_MODES = ("L", "P", "I", "I;16")
+VOC_IMAGE_DIR = "JPEGImages"
+VOC_MASK_DIR = "SegmentationClass"
+VOC_SPLIT_DIR = pathlib.Path("ImageSets", "Segmentation")
+
+
+def _files_by_stem(folder, extensions, argument):
+    folder = pathlib.Path(folder)
+    if not folder.is_dir():
+        raise ValueError(
+            f"`{argument}` must be an existing folder. "
+            f"Received: {argument}={str(folder)!r}"
+        )
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in extensions:
+            continue
+        if path.stem in files:
+            raise ValueError(
+                f"Two files in `{argument}` share the stem {path.stem!r}. "
+                f"Received: {str(files[path.stem])!r} and {str(path)!r}"
+            )
+        files[path.stem] = path
+    return files
+
+
+def read_mask(path):
+    """Reads a single-channel label PNG (palette indices for `P` PNGs).
+
+    Args:
+        path: path of the PNG.
+
+    Returns:
+        `uint8 (H, W)` numpy array of label values.
+
+    Example:
+
+    >>> mask = read_mask("SegmentationClass/2007_000032.png")  # doctest: +SKIP
+    """
+    with Image.open(path) as image:
+        if image.mode not in SINGLE_CHANNEL_MODES:
+            raise ValueError(
+                "Masks must be single-channel or palette PNGs holding class "
+                f"ids. Received: mask={str(path)!r} with mode {image.mode!r}"
+            )
+        mask = np.asarray(image)
+    if mask.max(initial=0) > IGNORE_LABEL:
+        raise ValueError(
+            f"Mask values must fit in 0..{IGNORE_LABEL}. "
+            f"Received: mask={str(path)!r} with maximum {mask.max()}"
+        )
+    return mask.astype(np.uint8)
+
+
+def check_pair(image_path, mask_path, num_classes, ignore_label=IGNORE_LABEL):
+    """Checks that a mask matches its image size and holds valid classes.
+
+    Args:
+        image_path: path of the image.
+        mask_path: path of the mask.
+        num_classes: number of classes; values must be below it or equal
+            `ignore_label`.
+        ignore_label: the ignore value.
+
+    Example:
+
+    >>> check_pair("a.jpg", "a.png", num_classes=21)  # doctest: +SKIP
+    """
+    mask = read_mask(mask_path)
+    with Image.open(image_path) as image:
+        width, height = image.size
+    if mask.shape != (height, width):
+        raise ValueError(
+            "Mask size differs from its image size. Received: "
+            f"mask={str(mask_path)!r} of size {mask.shape[::-1]} (w, h), "
+            f"image={str(image_path)!r} of size {(width, height)}"
+        )
+    values = np.unique(mask)
+    bad = values[(values >= num_classes) & (values != ignore_label)]
+    if bad.size:
+        raise ValueError(
+            f"Mask values must be below num_classes={num_classes} or equal "
+            f"{ignore_label}. Received: mask={str(mask_path)!r} with values "
+            f"{bad.tolist()}"
+        )
+
+
+def match_image_mask_pairs(image_dir, mask_dir, stems=None):
+    """Pairs images and masks by file stem.
+
+    Args:
+        image_dir: folder of images (jpg, png, bmp).
+        mask_dir: folder of single-channel PNG masks.
+        stems: optional list of stems to use; otherwise every image must
+            have a mask and every mask an image.
+
+    Returns:
+        Sorted list of `(image_path, mask_path)` string pairs.
+
+    Example:
+
+    >>> pairs = match_image_mask_pairs("images/", "masks/")  # doctest: +SKIP
+    """
+    images = _files_by_stem(image_dir, IMAGE_EXTENSIONS, "image_dir")
+    masks = _files_by_stem(mask_dir, (MASK_EXTENSION,), "mask_dir")
+    if stems is None:
+        unmatched_images = sorted(set(images) - set(masks))
+        unmatched_masks = sorted(set(masks) - set(images))
+        if unmatched_images or unmatched_masks:
+            raise ValueError(
+                "Every image needs a mask with the same file stem and vice "
+                f"versa. Received: images without mask {unmatched_images[:5]}"
+                f", masks without image {unmatched_masks[:5]} (image_dir="
+                f"{str(image_dir)!r}, mask_dir={str(mask_dir)!r})"
+            )
+        stems = sorted(images)
+    missing = [
+        stem for stem in stems if stem not in images or stem not in masks
+    ]
+    if missing:
+        raise ValueError(
+            "Listed examples lack an image or a mask. "
+            f"Received: stems={missing[:5]} (image_dir={str(image_dir)!r}, "
+            f"mask_dir={str(mask_dir)!r})"
+        )
+    if not stems:
+        raise ValueError(
+            f"No images found. Received: image_dir={str(image_dir)!r}"
+        )
+    return [(str(images[stem]), str(masks[stem])) for stem in stems]
+
+
+def _pairs_dataset(pairs):
+    import tensorflow as tf
+
+    image_paths, mask_paths = zip(*pairs)
+
+    def load_pair(image_path, mask_path):
+        image = tf.io.decode_image(
+            tf.io.read_file(image_path), channels=3, expand_animations=False
+        )
+        mask = tf.numpy_function(
+            lambda path: read_mask(path.decode()), [mask_path], tf.uint8
+        )
+        mask = tf.ensure_shape(mask, (None, None))
+        return image, mask
+
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (list(image_paths), list(mask_paths))
+    )
+    return dataset.map(load_pair, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def load_folder_dataset(
+    image_dir, mask_dir, num_classes, stems=None, validate=True
+):
+    """A `tf.data.Dataset` of `(image, mask)` from two folders.
+
+    Args:
+        image_dir: folder of images.
+        mask_dir: folder of single-channel (grey or palette) PNG masks with
+            the image stems; 255 marks ignored pixels.
+        num_classes: number of classes.
+        stems: optional subset of stems, in order.
+        validate: read every mask once up front to check sizes and values.
+
+    Returns:
+        A dataset of `uint8 (H, W, 3)` images and `uint8 (H, W)` masks.
+
+    Example:
+
+    >>> dataset = load_folder_dataset(  # doctest: +SKIP
+    ...     "images/", "masks/", num_classes=5
+    ... )
+    """
+    if num_classes < 1:
+        raise ValueError(
+            "`num_classes` must be a positive integer. "
+            f"Received: num_classes={num_classes}"
+        )
+    pairs = match_image_mask_pairs(image_dir, mask_dir, stems)
+    if validate:
+        for image_path, mask_path in pairs:
+            check_pair(image_path, mask_path, num_classes)
+    return _pairs_dataset(pairs)
+
+
+def read_split_file(path):
+    """Stems listed one per line in a split file such as `train.txt`."""
+    with open(path) as split_file:
+        return [line.strip() for line in split_file if line.strip()]
+
+
+def load_voc_dataset(root, split=None, num_classes=21, validate=True):
+    """A PASCAL VOC style folder as a dataset of `(image, mask)`.
+
+    Args:
+        root: folder holding `JPEGImages/` and `SegmentationClass/`
+            (e.g. `VOCdevkit/VOC2012`).
+        split: name of a list in `ImageSets/Segmentation/` (`"train"`,
+            `"val"`, ...), or `None` for every mask in `SegmentationClass/`.
+        num_classes: number of classes (21 for VOC).
+        validate: check mask sizes and values up front.
+
+    Returns:
+        A dataset of `uint8 (H, W, 3)` images and `uint8 (H, W)` masks
+        (palette indices; 255 on object borders).
+
+    Example:
+
+    >>> dataset = load_voc_dataset(  # doctest: +SKIP
+    ...     "VOCdevkit/VOC2012", split="val"
+    ... )
+    """
+    root = pathlib.Path(root)
+    image_dir = root / VOC_IMAGE_DIR
+    mask_dir = root / VOC_MASK_DIR
+    if split is None:
+        stems = sorted(_files_by_stem(mask_dir, (MASK_EXTENSION,), "mask_dir"))
+    else:
+        split_path = root / VOC_SPLIT_DIR / f"{split}.txt"
+        if not split_path.is_file():
+            raise ValueError(
+                f"No split list {str(split_path)!r}. "
+                f"Received: root={str(root)!r}, split={split!r}"
+            )
+        stems = read_split_file(split_path)
+    return load_folder_dataset(
+        image_dir, mask_dir, num_classes, stems=stems, validate=validate
+    )
