@@ -1,0 +1,360 @@
+"""Colour palettes, colourized label maps, overlays, legends and PNG output.
+
+Palettes are `uint8` arrays of shape `(num_classes, 3)`. A preset's palette
+comes from its metadata (`palette`), falling back to the data modules for
+Cityscapes and PASCAL VOC, and to the VOC colour map for anything else.
+"""
+
+import pathlib
+
+import numpy as np
+
+from keras_refinenet.data.cityscapes import (
+    CITYSCAPES_CLASS_NAMES,
+    CITYSCAPES_PALETTE,
+)
+from keras_refinenet.data.voc import VOC_CLASS_NAMES, voc_colormap
+
+IGNORE_LABEL = 255
+IGNORE_COLOR = (0, 0, 0)
+DEFAULT_ALPHA = 0.5
+RGB_CHANNELS = 3
+MAX_UINT8 = 255
+DATASET_PALETTES = {
+    "cityscapes": np.asarray(CITYSCAPES_PALETTE, dtype=np.uint8),
+    "voc": voc_colormap(len(VOC_CLASS_NAMES)),
+}
+DATASET_CLASS_NAMES = {
+    "cityscapes": tuple(CITYSCAPES_CLASS_NAMES),
+    "voc": tuple(VOC_CLASS_NAMES),
+}
+LEGEND_SWATCH_SIZE = 16
+LEGEND_ROW_HEIGHT = 20
+LEGEND_PADDING = 4
+LEGEND_CHAR_WIDTH = 7
+LEGEND_BACKGROUND = (255, 255, 255)
+LEGEND_TEXT_COLOR = (0, 0, 0)
+
+
+def default_palette(num_classes):
+    """The PASCAL VOC colour map, cut to `num_classes` entries.
+
+    Args:
+        num_classes: number of classes (at most 256).
+
+    Returns:
+        `uint8` array of shape `(num_classes, 3)`.
+
+    Example:
+
+    >>> default_palette(3).tolist()
+    [[0, 0, 0], [128, 0, 0], [0, 128, 0]]
+    """
+    if not 0 < num_classes <= MAX_UINT8 + 1:
+        raise ValueError(
+            "`num_classes` must be in [1, 256]. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    return voc_colormap(num_classes)
+
+
+def _as_palette(palette):
+    palette = np.asarray(palette)
+    if palette.ndim != 2 or palette.shape[1] != RGB_CHANNELS:
+        raise ValueError(
+            "`palette` must have shape (num_classes, 3). "
+            f"Received: palette.shape={palette.shape}"
+        )
+    if palette.size and (palette.min() < 0 or palette.max() > MAX_UINT8):
+        raise ValueError(
+            "`palette` colours must be in [0, 255]. "
+            f"Received: palette with values in "
+            f"[{palette.min()}, {palette.max()}]"
+        )
+    return palette.astype(np.uint8)
+
+
+def preset_palette(name_or_dir, num_classes=None):
+    """Colour palette and class names of a preset.
+
+    Uses the preset metadata (`palette`, `class_names`), then the dataset it
+    names (`"cityscapes"`, `"voc"`), then the VOC colour map with numbered
+    class names (`num_classes` entries, required in that case).
+
+    Args:
+        name_or_dir: a built-in preset name or a preset directory.
+        num_classes: number of classes when the preset does not say.
+
+    Returns:
+        `(palette, class_names)`: `uint8 (num_classes, 3)` and a tuple.
+
+    Example:
+
+    >>> palette, names = preset_palette("refinenet101_cityscapes")
+    >>> names[0], palette[0].tolist()
+    ('road', [128, 64, 128])
+    """
+    from keras_refinenet.models.preset_io import preset_metadata
+
+    return palette_from_metadata(preset_metadata(name_or_dir), num_classes)
+
+
+def palette_from_metadata(metadata, num_classes=None):
+    """`(palette, class_names)` from preset metadata; see `preset_palette`.
+
+    Args:
+        metadata: a preset's metadata dictionary.
+        num_classes: number of classes when the metadata does not say.
+
+    Returns:
+        `(palette, class_names)`.
+
+    Example:
+
+    >>> palette, names = palette_from_metadata({"dataset": "voc"})
+    >>> len(names), palette.shape
+    (21, (21, 3))
+    """
+    metadata = metadata or {}
+    dataset = metadata.get("dataset")
+    class_names = metadata.get("class_names")
+    palette = metadata.get("palette")
+    if class_names is None and dataset in DATASET_CLASS_NAMES:
+        class_names = DATASET_CLASS_NAMES[dataset]
+    if palette is None and dataset in DATASET_PALETTES:
+        palette = DATASET_PALETTES[dataset]
+    if num_classes is None and class_names is not None:
+        num_classes = len(class_names)
+    if num_classes is None and palette is not None:
+        num_classes = len(palette)
+    if num_classes is None:
+        raise ValueError(
+            "The preset metadata names no classes; pass `num_classes`. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    if class_names is None:
+        class_names = tuple(f"class {index}" for index in range(num_classes))
+    if palette is None or len(palette) < num_classes:
+        palette = default_palette(num_classes)
+    return _as_palette(palette)[:num_classes], tuple(class_names)
+
+
+def _check_label_map(label_map, num_colors, ignore_label):
+    label_map = np.asarray(label_map)
+    if not np.issubdtype(label_map.dtype, np.integer):
+        raise ValueError(
+            "`label_map` must hold integer class ids. "
+            f"Received: label_map.dtype={label_map.dtype}"
+        )
+    valid = label_map != ignore_label if ignore_label is not None else True
+    out_of_range = ((label_map < 0) | (label_map >= num_colors)) & valid
+    if np.any(out_of_range):
+        bad = np.unique(label_map[out_of_range])[:5].tolist()
+        raise ValueError(
+            f"`label_map` holds ids without a palette colour (the palette "
+            f"has {num_colors}; ignore label {ignore_label}). "
+            f"Received: label_map ids {bad}"
+        )
+    return label_map
+
+
+def colorize(
+    label_map,
+    palette=None,
+    ignore_label=IGNORE_LABEL,
+    ignore_color=IGNORE_COLOR,
+):
+    """Maps class ids to RGB colours.
+
+    Args:
+        label_map: integer array `(..., height, width)` of class ids.
+        palette: `(num_classes, 3)` colours; default: the VOC colour map
+            with 256 entries.
+        ignore_label: id drawn in `ignore_color` (`None`: no such id).
+        ignore_color: RGB colour of `ignore_label`.
+
+    Returns:
+        `uint8` array `(..., height, width, 3)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> colorize(np.array([[0, 1]]), palette=[[0, 0, 0], [9, 8, 7]]).tolist()
+    [[[0, 0, 0], [9, 8, 7]]]
+    """
+    if palette is None:
+        palette = voc_colormap(MAX_UINT8 + 1)
+    palette = _as_palette(palette)
+    label_map = _check_label_map(label_map, len(palette), ignore_label)
+    lookup = np.zeros((max(len(palette), MAX_UINT8 + 1), 3), np.uint8)
+    lookup[: len(palette)] = palette
+    indices = label_map.astype(np.int64)
+    if ignore_label is not None:
+        ignored = label_map == ignore_label
+        if ignore_label >= len(lookup) or ignore_label < 0:
+            indices = np.where(ignored, 0, indices)
+        colors = lookup[indices]
+        colors[ignored] = np.asarray(ignore_color, np.uint8)
+        return colors
+    return lookup[indices]
+
+
+def _as_rgb_uint8(image):
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != RGB_CHANNELS:
+        raise ValueError(
+            "`image` must be an RGB image (height, width, 3). "
+            f"Received: image.shape={image.shape}"
+        )
+    if image.dtype == np.uint8:
+        return image
+    if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 255:
+        raise ValueError(
+            "Float `image` values must be finite and in [0, 255]. "
+            f"Received: image with values in [{image.min()}, {image.max()}]"
+        )
+    return np.round(image).astype(np.uint8)
+
+
+def overlay(
+    image,
+    label_map,
+    alpha=DEFAULT_ALPHA,
+    palette=None,
+    ignore_label=IGNORE_LABEL,
+):
+    """Blends the colourized `label_map` over `image`.
+
+    Pixels with `ignore_label` keep the image colour.
+
+    Args:
+        image: RGB image `(height, width, 3)`, uint8 or float 0..255.
+        label_map: integer class ids `(height, width)`.
+        alpha: weight of the label colours, in [0, 1].
+        palette: see `colorize`.
+        ignore_label: id left uncoloured (`None`: none).
+
+    Returns:
+        `uint8` RGB image `(height, width, 3)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> image = np.full((1, 1, 3), 100, np.uint8)
+    >>> overlay(image, np.array([[1]]), 0.5, [[0, 0, 0], [200, 0, 0]]).tolist()
+    [[[150, 50, 50]]]
+    """
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"`alpha` must be in [0, 1]. Received: alpha={alpha}")
+    image = _as_rgb_uint8(image)
+    label_map = np.asarray(label_map)
+    if label_map.shape != image.shape[:2]:
+        raise ValueError(
+            "`label_map` must have the image's height and width. "
+            f"Received: label_map.shape={label_map.shape}, "
+            f"image.shape={image.shape}"
+        )
+    colors = colorize(label_map, palette, ignore_label=ignore_label)
+    blended = (1.0 - alpha) * image + alpha * colors.astype(np.float32)
+    if ignore_label is not None:
+        blended[label_map == ignore_label] = image[label_map == ignore_label]
+    return np.round(blended).astype(np.uint8)
+
+
+def legend(class_names, palette=None):
+    """An image listing each class name next to its colour swatch.
+
+    Args:
+        class_names: sequence of class names.
+        palette: `(len(class_names), 3)` colours; default: the VOC map.
+
+    Returns:
+        `uint8` RGB image, one row of `LEGEND_ROW_HEIGHT` pixels per class.
+
+    Example:
+
+    >>> image = legend(["road", "car"], [[128, 64, 128], [0, 0, 142]])
+    >>> image.shape[0], image[8, 10].tolist()
+    (40, [128, 64, 128])
+    """
+    from PIL import Image, ImageDraw
+
+    class_names = [str(name) for name in class_names]
+    if not class_names:
+        raise ValueError(
+            f"`class_names` must not be empty. Received: {class_names!r}"
+        )
+    if palette is None:
+        palette = default_palette(len(class_names))
+    palette = _as_palette(palette)
+    if len(palette) < len(class_names):
+        raise ValueError(
+            "`palette` needs a colour for every class name. Received: "
+            f"{len(palette)} colours for {len(class_names)} class names"
+        )
+    text_x = 2 * LEGEND_PADDING + LEGEND_SWATCH_SIZE
+    width = (
+        text_x
+        + LEGEND_PADDING
+        + LEGEND_CHAR_WIDTH * max(len(name) for name in class_names)
+    )
+    height = LEGEND_ROW_HEIGHT * len(class_names)
+    image = Image.new("RGB", (width, height), LEGEND_BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    swatch_top = (LEGEND_ROW_HEIGHT - LEGEND_SWATCH_SIZE) // 2
+    for row, name in enumerate(class_names):
+        top = row * LEGEND_ROW_HEIGHT + swatch_top
+        draw.rectangle(
+            [
+                LEGEND_PADDING,
+                top,
+                LEGEND_PADDING + LEGEND_SWATCH_SIZE - 1,
+                top + LEGEND_SWATCH_SIZE - 1,
+            ],
+            fill=tuple(int(c) for c in palette[row]),
+        )
+        draw.text((text_x, top + 2), name, fill=LEGEND_TEXT_COLOR)
+    return np.asarray(image)
+
+
+def write_png(array, path):
+    """Writes a uint8 RGB `(h, w, 3)` or single-channel `(h, w)` PNG.
+
+    Args:
+        array: `uint8` array (integer arrays with values 0..255 are
+            accepted).
+        path: file to write; parent folders are created.
+
+    Returns:
+        The path as a `pathlib.Path`.
+
+    Example:
+
+    >>> import numpy as np, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "ids.png")
+    >>> write_png(np.zeros((2, 2), np.uint8), path).suffix
+    '.png'
+    """
+    from PIL import Image
+
+    array = np.asarray(array)
+    if array.ndim not in (2, 3) or (
+        array.ndim == 3 and array.shape[-1] != RGB_CHANNELS
+    ):
+        raise ValueError(
+            "`array` must be (height, width) or (height, width, 3). "
+            f"Received: array.shape={array.shape}"
+        )
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.integer) or (
+            array.size and (array.min() < 0 or array.max() > MAX_UINT8)
+        ):
+            raise ValueError(
+                "`array` must be uint8 or integers in [0, 255]. "
+                f"Received: array.dtype={array.dtype}"
+            )
+        array = array.astype(np.uint8)
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, format="PNG")
+    return path
