@@ -95,7 +95,7 @@ class MeanIoU(keras.metrics.MeanIoU):
         labels, class_ids = _labels_and_class_ids(
             y_true, y_pred, self.resize_mode, self.align_corners
         )
-        return super().update_state(labels, class_ids, sample_weight)
+        super().update_state(labels, class_ids, sample_weight)
 
     def confusion_matrix(self):
         """Accumulated `(num_classes, num_classes)` matrix (rows: labels)."""
