@@ -1,6 +1,7 @@
 import copy
 
 import keras
+from keras import ops
 
 from keras_refinenet.layers.image_normalization import (
     IMAGENET_MEAN,
@@ -8,7 +9,11 @@ from keras_refinenet.layers.image_normalization import (
     ImageNormalization,
 )
 from keras_refinenet.layers.refinenet_block import RefineNetBlock
-from keras_refinenet.layers.resize import ResizeLike
+from keras_refinenet.layers.resize import (
+    ResizeLike,
+    resize_images,
+    spatial_size,
+)
 from keras_refinenet.layers.utils import check_positive_int, conv2d
 from keras_refinenet.models.backbones import PYRAMID_LEVELS, pyramid_features
 from keras_refinenet.models.preset_io import load_preset, save_preset
@@ -27,6 +32,103 @@ class classproperty:
 
 # Levels with backbone dropout, counted from the coarsest (stride 32, 16).
 DROPOUT_LEVELS = 2
+# Cascade counts of the paper's Fig. 7: single, 2-cascaded and 4-cascaded.
+NUM_CASCADES = (1, 2, 4)
+DEFAULT_INPUT_SCALES = (1.0,)
+
+
+def cascade_groups(num_levels, num_cascades):
+    """Backbone levels fused by each cascaded block, coarsest block first.
+
+    Levels are numbered from the coarsest (1, stride 32) to the finest
+    (`num_levels`, stride 4) and split into `num_cascades` runs of equal
+    length: with four levels, 4 cascades give `[[1], [2], [3], [4]]`, 2
+    give `[[1, 2], [3, 4]]` (the paper's 2-cascaded RefineNet: block 1
+    fuses ResNet blocks 4 and 3, block 2 fuses blocks 2 and 1 with block
+    1's output) and 1 gives `[[1, 2, 3, 4]]` (the single RefineNet).
+
+    Args:
+        num_levels: number of backbone levels.
+        num_cascades: number of cascaded RefineNet blocks.
+
+    Returns:
+        A list of lists of level numbers.
+
+    Example:
+
+    >>> cascade_groups(4, 2)
+    [[1, 2], [3, 4]]
+    """
+    if num_cascades not in NUM_CASCADES or num_levels % num_cascades:
+        raise ValueError(
+            f"`num_cascades` must be one of {NUM_CASCADES} and divide the "
+            f"{num_levels} pyramid levels. "
+            f"Received: num_cascades={num_cascades!r}"
+        )
+    size = num_levels // num_cascades
+    return [
+        list(range(start + 1, start + size + 1))
+        for start in range(0, num_levels, size)
+    ]
+
+
+@keras.saving.register_keras_serializable(package="keras_refinenet")
+class ScaleImages(keras.layers.Layer):
+    """Bilinearly rescales images by a constant factor, at any input size.
+
+    The output size is `round(size * scale)` per spatial axis (at least 1),
+    computed from the runtime shape, so exported graphs keep any input size.
+
+    Args:
+        scale: the resize factor, e.g. `0.6`.
+        align_corners: see `keras_refinenet.layers.resize.resize_images`.
+        **kwargs: base layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> ScaleImages(0.5)(np.zeros((1, 10, 7, 3), "float32")).shape
+    (1, 5, 4, 3)
+    """
+
+    def __init__(self, scale, align_corners=True, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(scale, (int, float)) or scale <= 0:
+            raise ValueError(
+                f"`scale` must be a positive number. Received: scale={scale!r}"
+            )
+        self.scale = float(scale)
+        self.align_corners = bool(align_corners)
+
+    def _scaled(self, size):
+        return ops.maximum(
+            ops.cast(
+                ops.floor(ops.cast(size, "float32") * self.scale + 0.5), "int32"
+            ),
+            1,
+        )
+
+    def call(self, images):
+        height, width = spatial_size(images)
+        return resize_images(
+            images,
+            (self._scaled(height), self._scaled(width)),
+            align_corners=self.align_corners,
+        )
+
+    def compute_output_shape(self, input_shape):
+        def scaled(dim):
+            return None if dim is None else max(int(dim * self.scale + 0.5), 1)
+
+        batch, height, width, channels = input_shape
+        return (batch, scaled(height), scaled(width), channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"scale": self.scale, "align_corners": self.align_corners}
+        )
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_refinenet")
@@ -41,6 +143,20 @@ class RefineNet(keras.Model):
     output of the coarser block. A classifier convolution follows the
     stride-4 block. The model takes RGB images with values 0..255 of any
     size, normalizes them itself, and returns float32 logits.
+
+    The paper's other variants (its Fig. 7) are arguments. `num_cascades`
+    groups the levels, coarsest first, into 1, 2 or 4 blocks (see
+    `cascade_groups`): each block fuses the projected levels of its group
+    plus the previous block's output, at the largest input resolution, with
+    `adaptive_units` RCUs on each backbone path and none on the previous
+    block's path; a block is `top_filters` wide if it takes only the
+    stride-32 level, otherwise `min` of its levels' widths (the paper's
+    "smallest input dimension"). `input_scales` runs the image at each
+    scale through the shared backbone (the paper's 2-scale RefineNet uses
+    two); every block then takes its levels at every scale, e.g. with
+    `input_scales=(1.0, 0.6)` block 1 of the 4-cascaded model fuses the two
+    stride-32 maps and block 2 the two stride-16 maps and block 1's output.
+    Scale `s > 1` has its own projections `scale{s}_level{k}_projection`.
 
     Args:
         backbone: a feature-pyramid backbone taking normalized images of
@@ -75,6 +191,11 @@ class RefineNet(keras.Model):
             in inference mode, for small segmentation batches.
         pyramid_levels: names of the stride 4, 8, 16 and 32 backbone
             outputs.
+        num_cascades: number of cascaded RefineNet blocks: 4 (default),
+            2 or 1 (the paper's single RefineNet).
+        input_scales: image scales fed through the shared backbone, the
+            first one at the input resolution ideally `1.0`; e.g.
+            `(1.0, 0.6)` for a 2-scale RefineNet.
         **kwargs: `keras.Model` arguments (`name`, `dtype`, ...).
 
     Example:
@@ -113,6 +234,8 @@ class RefineNet(keras.Model):
         freeze_backbone=False,
         freeze_batchnorm=False,
         pyramid_levels=PYRAMID_LEVELS,
+        num_cascades=4,
+        input_scales=DEFAULT_INPUT_SCALES,
         **kwargs,
     ):
         check_positive_int("num_classes", num_classes)
@@ -128,6 +251,13 @@ class RefineNet(keras.Model):
                 )
         dtype = kwargs.pop("dtype", None)
         pyramid_levels = tuple(pyramid_levels)
+        input_scales = tuple(float(scale) for scale in input_scales)
+        if not input_scales or min(input_scales) <= 0:
+            raise ValueError(
+                "`input_scales` must be a non-empty list of positive "
+                f"numbers. Received: input_scales={list(input_scales)}"
+            )
+        groups = cascade_groups(len(pyramid_levels), num_cascades)
 
         # === Layers ===
         self.backbone = backbone
@@ -145,31 +275,52 @@ class RefineNet(keras.Model):
         )
         num_levels = len(pyramid_levels)
         widths = [top_filters] + [decoder_filters] * (num_levels - 1)
+        self.image_scalings = [
+            None
+            if scale == 1.0
+            else ScaleImages(
+                scale,
+                align_corners=align_corners,
+                dtype=dtype,
+                name=f"scale{index + 1}_resize",
+            )
+            for index, scale in enumerate(input_scales)
+        ]
         self.backbone_dropouts = [
             keras.layers.Dropout(
                 backbone_dropout, dtype=dtype, name=f"level{level}_dropout"
             )
             for level in range(1, DROPOUT_LEVELS + 1)
         ]
-        self.projections = []
-        self.refinenet_blocks = []
-        for level, width in enumerate(widths, start=1):
-            self.projections.append(
+        # projections[scale][level - 1]
+        self.projections = [
+            [
                 conv2d(
                     width,
                     projection_kernel_size,
                     use_bias=False,
                     kernel_initializer="he_normal",
                     dtype=dtype,
-                    name=f"level{level}_projection",
+                    name=(
+                        f"level{level}_projection"
+                        if scale == 0
+                        else f"scale{scale + 1}_level{level}_projection"
+                    ),
                 )
-            )
+                for level, width in enumerate(widths, start=1)
+            ]
+            for scale in range(len(input_scales))
+        ]
+        self.refinenet_blocks = []
+        for block, group in enumerate(groups, start=1):
+            num_paths = len(group) * len(input_scales)
             self.refinenet_blocks.append(
                 RefineNetBlock(
-                    filters=width,
+                    filters=min(widths[level - 1] for level in group),
                     adaptive_units=adaptive_units
-                    if level == 1
-                    else [adaptive_units, 0],
+                    if num_paths == 1 and block == 1
+                    else [adaptive_units] * num_paths
+                    + ([0] if block > 1 else []),
                     crp_stages=crp_stages,
                     output_units=output_units,
                     rcu_kernel_size=rcu_kernel_size,
@@ -179,7 +330,7 @@ class RefineNet(keras.Model):
                     crp_conv_before_pool=crp_conv_before_pool,
                     align_corners=align_corners,
                     dtype=dtype,
-                    name=f"refinenet_block{level}",
+                    name=f"refinenet_block{block}",
                 )
             )
         self.classifier_dropout_layer = keras.layers.Dropout(
@@ -202,15 +353,36 @@ class RefineNet(keras.Model):
 
         # === Functional Model ===
         images = keras.Input(shape=(None, None, 3), name="images")
-        features = self.feature_extractor(self.image_normalization(images))
-        coarse_to_fine = list(reversed(features))
+        normalized = self.image_normalization(images)
+        # projected[scale][level - 1], levels from the coarsest.
+        projected = []
+        for scale, scaling in enumerate(self.image_scalings):
+            scaled = normalized if scaling is None else scaling(normalized)
+            features = list(reversed(self.feature_extractor(scaled)))
+            for level in range(1, min(DROPOUT_LEVELS, num_levels) + 1):
+                features[level - 1] = self.backbone_dropouts[level - 1](
+                    features[level - 1]
+                )
+            projected.append(
+                [
+                    projection(feature)
+                    for projection, feature in zip(
+                        self.projections[scale], features
+                    )
+                ]
+            )
         x = None
-        for level, feature in enumerate(coarse_to_fine, start=1):
-            if level <= DROPOUT_LEVELS:
-                feature = self.backbone_dropouts[level - 1](feature)
-            projected = self.projections[level - 1](feature)
-            block_inputs = projected if x is None else [projected, x]
-            x = self.refinenet_blocks[level - 1](block_inputs)
+        for block, group in zip(self.refinenet_blocks, groups):
+            block_inputs = [
+                scale_features[level - 1]
+                for level in group
+                for scale_features in projected
+            ]
+            if x is not None:
+                block_inputs.append(x)
+            x = block(
+                block_inputs[0] if len(block_inputs) == 1 else block_inputs
+            )
         x = self.classifier_dropout_layer(x)
         logits = self.logits_cast(self.classifier(x))
         if upsample_output:
@@ -241,6 +413,8 @@ class RefineNet(keras.Model):
         self.freeze_backbone = freeze_backbone
         self.freeze_batchnorm = freeze_batchnorm
         self.pyramid_levels = pyramid_levels
+        self.num_cascades = num_cascades
+        self.input_scales = list(input_scales)
         self._apply_freezing()
 
     def _apply_freezing(self):
@@ -280,6 +454,8 @@ class RefineNet(keras.Model):
             "freeze_backbone": self.freeze_backbone,
             "freeze_batchnorm": self.freeze_batchnorm,
             "pyramid_levels": list(self.pyramid_levels),
+            "num_cascades": self.num_cascades,
+            "input_scales": list(self.input_scales),
         }
 
     @classmethod
