@@ -1,7 +1,11 @@
 import keras
 from keras import ops
 
-from keras_refinenet.layers.utils import check_positive_int, conv2d
+from keras_refinenet.layers.utils import (
+    TORCH_CONV_INITIALIZER,
+    check_positive_int,
+    conv2d,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_refinenet")
@@ -39,7 +43,7 @@ class ChainedResidualPooling(keras.layers.Layer):
         pool_size=5,
         kernel_size=3,
         conv_before_pool=False,
-        kernel_initializer="he_normal",
+        kernel_initializer=TORCH_CONV_INITIALIZER,
         **kwargs,
     ):
         super().__init__(**kwargs)

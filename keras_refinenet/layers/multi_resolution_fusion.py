@@ -2,7 +2,11 @@ import keras
 from keras import ops
 
 from keras_refinenet.layers.resize import resize_images
-from keras_refinenet.layers.utils import check_positive_int, conv2d
+from keras_refinenet.layers.utils import (
+    TORCH_CONV_INITIALIZER,
+    check_positive_int,
+    conv2d,
+)
 
 
 def _largest_spatial_shape(shapes):
@@ -64,7 +68,7 @@ class MultiResolutionFusion(keras.layers.Layer):
         filters,
         kernel_size=3,
         align_corners=True,
-        kernel_initializer="he_normal",
+        kernel_initializer=TORCH_CONV_INITIALIZER,
         **kwargs,
     ):
         super().__init__(**kwargs)

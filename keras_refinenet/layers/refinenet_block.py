@@ -9,7 +9,10 @@ from keras_refinenet.layers.multi_resolution_fusion import (
     _as_shape_list,
 )
 from keras_refinenet.layers.residual_conv_unit import ResidualConvUnit
-from keras_refinenet.layers.utils import check_positive_int
+from keras_refinenet.layers.utils import (
+    TORCH_CONV_INITIALIZER,
+    check_positive_int,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_refinenet")
@@ -62,7 +65,7 @@ class RefineNetBlock(keras.layers.Layer):
         crp_pool_size=5,
         crp_conv_before_pool=False,
         align_corners=True,
-        kernel_initializer="he_normal",
+        kernel_initializer=TORCH_CONV_INITIALIZER,
         **kwargs,
     ):
         super().__init__(**kwargs)

@@ -1,7 +1,11 @@
 import keras
 from keras import ops
 
-from keras_refinenet.layers.utils import check_positive_int, conv2d
+from keras_refinenet.layers.utils import (
+    TORCH_CONV_INITIALIZER,
+    check_positive_int,
+    conv2d,
+)
 
 
 @keras.saving.register_keras_serializable(package="keras_refinenet")
@@ -31,7 +35,7 @@ class ResidualConvUnit(keras.layers.Layer):
         self,
         num_blocks=2,
         kernel_size=3,
-        kernel_initializer="he_normal",
+        kernel_initializer=TORCH_CONV_INITIALIZER,
         **kwargs,
     ):
         super().__init__(**kwargs)

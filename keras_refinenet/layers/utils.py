@@ -2,6 +2,14 @@
 
 import keras
 
+# PyTorch's default Conv2d initialisation (kaiming_uniform, a=sqrt(5)), which
+# the authors' decoder uses: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). He-normal
+# makes the residual sums of a fresh decoder overflow float16.
+TORCH_CONV_INITIALIZER = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1.0 / 3.0, "mode": "fan_in", "distribution": "uniform"},
+}
+
 
 def check_positive_int(name, value, allow_zero=False):
     """Raises a `ValueError` unless `value` is a (non-negative) integer."""
