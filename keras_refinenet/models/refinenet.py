@@ -14,7 +14,11 @@ from keras_refinenet.layers.resize import (
     resize_images,
     spatial_size,
 )
-from keras_refinenet.layers.utils import check_positive_int, conv2d
+from keras_refinenet.layers.utils import (
+    TORCH_CONV_INITIALIZER,
+    check_positive_int,
+    conv2d,
+)
 from keras_refinenet.models.backbones import PYRAMID_LEVELS, pyramid_features
 from keras_refinenet.models.preset_io import load_preset, save_preset
 from keras_refinenet.models.presets import PRESETS
@@ -299,7 +303,7 @@ class RefineNet(keras.Model):
                     width,
                     projection_kernel_size,
                     use_bias=False,
-                    kernel_initializer="he_normal",
+                    kernel_initializer=TORCH_CONV_INITIALIZER,
                     dtype=dtype,
                     name=(
                         f"level{level}_projection"
