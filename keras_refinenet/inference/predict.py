@@ -1,0 +1,404 @@
+"""Segmentation of real images: any size, tiling, test-time augmentation.
+
+`predict_segmentation` turns RGB images of any size into class-id maps at
+their original size. Large images are cut into overlapping tiles whose
+softmax probabilities are blended with a tent-shaped window, so the network
+never sees more than `batch_size` tiles at once. Multi-scale and
+horizontal-flip test-time augmentation average the probabilities of every
+view, resized back to the original image size.
+"""
+
+import math
+
+import numpy as np
+
+MIN_IMAGE_SIZE = 32
+DEFAULT_TILE_OVERLAP = 1.0 / 3.0
+DEFAULT_BATCH_SIZE = 4
+# The multi-scale inference of the authors' Cityscapes evaluation.
+CITYSCAPES_TTA_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
+RGB_CHANNELS = 3
+GRAYSCALE_CHANNELS = 1
+RGBA_CHANNELS = 4
+MAX_PIXEL_VALUE = 255.0
+# Image and probability rescaling uses half-pixel centres (like
+# `tf.image.resize`), which keeps content aligned for any scale factor.
+RESCALE_ALIGN_CORNERS = False
+
+
+def _describe_range(array):
+    return f"[{array.min()}, {array.max()}]"
+
+
+def prepare_image(image, min_size=MIN_IMAGE_SIZE):
+    """Checks one image and converts it to float32 RGB `(height, width, 3)`.
+
+    Grayscale images (`(h, w)` or `(h, w, 1)`) are repeated to three
+    channels. RGBA images are accepted only when fully opaque (alpha 255
+    everywhere) and lose their alpha channel; images with transparency are
+    refused, since the right background depends on the application
+    (composite them first, e.g. with `PIL.Image.alpha_composite`).
+
+    Args:
+        image: uint8, integer or float array with values in [0, 255].
+        min_size: smallest accepted height and width.
+
+    Returns:
+        `float32` array `(height, width, 3)`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> prepare_image(np.zeros((40, 50), np.uint8)).shape
+    (40, 50, 3)
+    """
+    image = np.asarray(image)
+    if image.dtype == bool or not (
+        np.issubdtype(image.dtype, np.integer)
+        or np.issubdtype(image.dtype, np.floating)
+    ):
+        raise ValueError(
+            "Images must hold integer or float pixel values. "
+            f"Received: image.dtype={image.dtype}"
+        )
+    if image.ndim == 2:
+        image = image[..., np.newaxis]
+    if image.ndim != 3:
+        raise ValueError(
+            "An image must be (height, width) or (height, width, channels); "
+            "batches are (batch, height, width, channels) arrays or lists. "
+            f"Received: image.shape={image.shape}"
+        )
+    channels = image.shape[-1]
+    if channels not in (GRAYSCALE_CHANNELS, RGB_CHANNELS, RGBA_CHANNELS):
+        raise ValueError(
+            "Images must have 1 (grayscale), 3 (RGB) or 4 (RGBA) channels "
+            "in the last axis; a batch of grayscale images needs a "
+            f"channel axis. Received: image.shape={image.shape}"
+        )
+    height, width = image.shape[:2]
+    if min(height, width) < min_size:
+        raise ValueError(
+            f"Images must be at least {min_size}x{min_size} pixels (the "
+            "network's coarsest stride). Received: image of "
+            f"height={height}, width={width}"
+        )
+    image = image.astype(np.float32)
+    if not np.all(np.isfinite(image)):
+        raise ValueError(
+            "Images must not contain NaN or infinite values. Received: "
+            f"{int(np.sum(~np.isfinite(image)))} non-finite values"
+        )
+    if image.min() < 0 or image.max() > MAX_PIXEL_VALUE:
+        raise ValueError(
+            "Pixel values must be in [0, 255] (uint8 or float RGB). "
+            f"Received: values in {_describe_range(image)}"
+        )
+    if channels == GRAYSCALE_CHANNELS:
+        return np.repeat(image, RGB_CHANNELS, axis=-1)
+    if channels == RGBA_CHANNELS:
+        alpha = image[..., RGB_CHANNELS]
+        if np.any(alpha != MAX_PIXEL_VALUE):
+            raise ValueError(
+                "RGBA images with transparency are refused; composite them "
+                "onto a background first (fully opaque RGBA is accepted). "
+                f"Received: alpha values in {_describe_range(alpha)}"
+            )
+        return np.ascontiguousarray(image[..., :RGB_CHANNELS])
+    return image
+
+
+def _split_input(images, min_size):
+    """`(groups, structure)`: same-size float32 batches, and how to unsplit.
+
+    `structure` is `"single"`, `"batch"` or `"list"`.
+    """
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise ValueError(
+                f"`images` must not be empty. Received: images={images!r}"
+            )
+        prepared = [prepare_image(image, min_size) for image in images]
+        return [image[np.newaxis] for image in prepared], "list"
+    array = np.asarray(images)
+    if array.ndim == 4:
+        if array.shape[0] == 0:
+            raise ValueError(
+                "`images` must not be an empty batch. "
+                f"Received: images.shape={array.shape}"
+            )
+        batch = np.stack([prepare_image(image, min_size) for image in array])
+        return [batch], "batch"
+    return [prepare_image(array, min_size)[np.newaxis]], "single"
+
+
+def tile_starts(length, tile, overlap):
+    """Start offsets of tiles covering `[0, length)` with at least `overlap`.
+
+    Args:
+        length: image height or width.
+        tile: tile extent along that axis (`<= length`).
+        overlap: fraction of `tile` shared by neighbouring tiles, in [0, 1).
+
+    Returns:
+        Sorted list of starts; the first is 0, the last `length - tile`.
+
+    Example:
+
+    >>> tile_starts(100, 40, 0.25)
+    [0, 30, 60]
+    """
+    if tile >= length:
+        return [0]
+    stride = max(1, int(tile * (1.0 - overlap)))
+    count = math.ceil((length - tile) / stride) + 1
+    return [int(round(s)) for s in np.linspace(0, length - tile, count)]
+
+
+def tile_window(height, width):
+    """Blending weights of one tile: a positive tent, highest in the centre.
+
+    Args:
+        height: tile height.
+        width: tile width.
+
+    Returns:
+        `float32` array `(height, width)` with values in (0, 1].
+
+    Example:
+
+    >>> tile_window(1, 4).tolist()
+    [[0.5, 1.0, 1.0, 0.5]]
+    """
+
+    def tent(size):
+        ramp = np.minimum(np.arange(1, size + 1), np.arange(size, 0, -1))
+        return ramp / ramp.max()
+
+    return np.outer(tent(height), tent(width)).astype(np.float32)
+
+
+def _softmax(logits):
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exponentials = np.exp(shifted)
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def _resize(array, size, align_corners):
+    from keras import ops
+
+    from keras_refinenet.layers.resize import resize_images
+
+    return ops.convert_to_numpy(
+        resize_images(array, size, align_corners=align_corners)
+    ).astype(np.float32)
+
+
+def _tile_probabilities(model, tiles):
+    """Softmax probabilities of a batch of tiles, at the tiles' size."""
+    from keras import ops
+
+    logits = ops.convert_to_numpy(model(tiles, training=False))
+    logits = logits.astype(np.float32)
+    if logits.shape[1:3] != tiles.shape[1:3]:
+        # Models built with `upsample_output=False` return stride-4 logits.
+        logits = _resize(
+            logits,
+            tiles.shape[1:3],
+            align_corners=getattr(model, "align_corners", True),
+        )
+    return _softmax(logits)
+
+
+def _predict_one_scale(model, images, tile_size, tile_overlap, flip, batch):
+    """Probabilities `(n, h, w, classes)` of same-size images, all tiles."""
+    count, height, width, _ = images.shape
+    tile_height = min(tile_size[0], height)
+    tile_width = min(tile_size[1], width)
+    tops = tile_starts(height, tile_height, tile_overlap)
+    lefts = tile_starts(width, tile_width, tile_overlap)
+    window = tile_window(tile_height, tile_width)
+    weights = np.zeros((height, width), np.float32)
+    for top in tops:
+        for left in lefts:
+            weights[top : top + tile_height, left : left + tile_width] += window
+    flips = (False, True) if flip else (False,)
+    views = [
+        (index, top, left, flipped)
+        for index in range(count)
+        for top in tops
+        for left in lefts
+        for flipped in flips
+    ]
+    totals = None
+    for start in range(0, len(views), batch):
+        chunk = views[start : start + batch]
+        tiles = np.stack(
+            [
+                images[
+                    index,
+                    top : top + tile_height,
+                    left : left + tile_width,
+                ][:, :: -1 if flipped else 1]
+                for index, top, left, flipped in chunk
+            ]
+        )
+        probabilities = _tile_probabilities(model, tiles)
+        if totals is None:
+            classes = probabilities.shape[-1]
+            totals = np.zeros((count, height, width, classes), np.float32)
+        for (index, top, left, flipped), tile_probs in zip(
+            chunk, probabilities
+        ):
+            if flipped:
+                tile_probs = tile_probs[:, ::-1]
+            totals[
+                index, top : top + tile_height, left : left + tile_width
+            ] += tile_probs * window[..., np.newaxis]
+    totals /= weights[np.newaxis, ..., np.newaxis] * len(flips)
+    return totals
+
+
+def _scaled_size(height, width, scale, min_size):
+    size = (int(round(height * scale)), int(round(width * scale)))
+    if min(size) < min_size:
+        raise ValueError(
+            f"At scale {scale} the {height}x{width} image becomes "
+            f"{size[0]}x{size[1]}, smaller than the minimum of {min_size} "
+            f"pixels; drop the scale or use larger images. Received: "
+            f"scales containing {scale}"
+        )
+    return size
+
+
+def _predict_group(model, images, scales, tile_size, tile_overlap, flip, batch):
+    _, height, width, _ = images.shape
+    summed = None
+    for scale in scales:
+        size = _scaled_size(height, width, scale, MIN_IMAGE_SIZE)
+        scaled = images
+        if size != (height, width):
+            scaled = _resize(images, size, RESCALE_ALIGN_CORNERS)
+        probabilities = _predict_one_scale(
+            model, scaled, tile_size, tile_overlap, flip, batch
+        )
+        if size != (height, width):
+            probabilities = _resize(
+                probabilities, (height, width), RESCALE_ALIGN_CORNERS
+            )
+        summed = probabilities if summed is None else summed + probabilities
+    return summed / len(scales)
+
+
+def _check_options(tile_size, tile_overlap, scales, batch_size):
+    if tile_size is None:
+        tile_size = (math.inf, math.inf)
+    elif isinstance(tile_size, int):
+        tile_size = (tile_size, tile_size)
+    tile_size = tuple(tile_size)
+    if len(tile_size) != 2 or any(
+        not (size == math.inf or isinstance(size, int)) or size < MIN_IMAGE_SIZE
+        for size in tile_size
+    ):
+        raise ValueError(
+            "`tile_size` must be None, an int or an (height, width) pair of "
+            f"ints of at least {MIN_IMAGE_SIZE}. Received: "
+            f"tile_size={tile_size!r}"
+        )
+    if not 0.0 <= tile_overlap < 1.0:
+        raise ValueError(
+            "`tile_overlap` must be a fraction in [0, 1). "
+            f"Received: tile_overlap={tile_overlap!r}"
+        )
+    scales = tuple(float(scale) for scale in scales)
+    if not scales or any(
+        not math.isfinite(scale) or scale <= 0 for scale in scales
+    ):
+        raise ValueError(
+            "`scales` must be a non-empty sequence of positive numbers. "
+            f"Received: scales={scales!r}"
+        )
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            "`batch_size` must be a positive int. "
+            f"Received: batch_size={batch_size!r}"
+        )
+    return tile_size, scales
+
+
+def predict_segmentation(
+    model,
+    images,
+    *,
+    tile_size=None,
+    tile_overlap=DEFAULT_TILE_OVERLAP,
+    scales=(1.0,),
+    flip=False,
+    return_probabilities=False,
+    batch_size=DEFAULT_BATCH_SIZE,
+):
+    """Class-id maps (and optionally probabilities) at the original size.
+
+    Every image is predicted at each of `scales` (and mirrored if `flip`);
+    images (after scaling) larger than `tile_size` are cut into tiles that
+    overlap by `tile_overlap` and are blended with `tile_window`. The
+    softmax probabilities of all views are resized back to the image size
+    and averaged; the class ids are their argmax. The network sees at most
+    `batch_size` tiles at a time; host memory holds a few float32
+    `(height, width, num_classes)` probability maps per image.
+
+    Args:
+        model: a segmentation model mapping `(b, h, w, 3)` float RGB 0..255
+            to logits at the input size or a stride of it (e.g.
+            `RefineNet`).
+        images: one image (`(h, w, 3)`, or grayscale `(h, w)`/`(h, w, 1)`,
+            or opaque RGBA `(h, w, 4)`; see `prepare_image`), a batch
+            `(b, h, w, c)`, or a list of images of different sizes. uint8 or
+            float values in [0, 255]; at least `MIN_IMAGE_SIZE` pixels high
+            and wide.
+        tile_size: largest tile the network sees, an int or `(h, w)`;
+            `None` feeds whole images.
+        tile_overlap: fraction of a tile shared with its neighbours.
+        scales: image scales to average, e.g. `CITYSCAPES_TTA_SCALES`.
+        flip: also average the horizontally mirrored views.
+        return_probabilities: also return the averaged probabilities.
+        batch_size: tiles per network call.
+
+    Returns:
+        `int32` class ids `(h, w)` for one image, `(b, h, w)` for a batch,
+        or a list of `(h, w)` arrays for a list. With
+        `return_probabilities`, a tuple `(class_ids, probabilities)`, the
+        probabilities being `float32` with a trailing class axis.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_refinenet import RefineNet
+    >>> from keras_refinenet.models.backbones import resnet_backbone
+    >>> model = RefineNet(resnet_backbone(50), num_classes=3,
+    ...                   top_filters=16, decoder_filters=8)
+    >>> image = np.zeros((70, 90, 3), np.uint8)
+    >>> predict_segmentation(model, image, tile_size=48, flip=True).shape
+    (70, 90)
+    """
+    tile_size, scales = _check_options(
+        tile_size, tile_overlap, scales, batch_size
+    )
+    groups, structure = _split_input(images, MIN_IMAGE_SIZE)
+    probabilities = [
+        _predict_group(
+            model, group, scales, tile_size, tile_overlap, flip, batch_size
+        )
+        for group in groups
+    ]
+    class_ids = [np.argmax(p, axis=-1).astype(np.int32) for p in probabilities]
+    if structure == "single":
+        class_ids, probabilities = class_ids[0][0], probabilities[0][0]
+    elif structure == "batch":
+        class_ids, probabilities = class_ids[0], probabilities[0]
+    else:
+        class_ids = [ids[0] for ids in class_ids]
+        probabilities = [p[0] for p in probabilities]
+    if return_probabilities:
+        return class_ids, probabilities
+    return class_ids
