@@ -19,8 +19,12 @@ IMAGENET_NORMALIZATION = {
 }
 REFINENET_PYTORCH_URL = "https://github.com/DrSleep/refinenet-pytorch"
 REFINENET_MATCONVNET_URL = "https://github.com/guosheng/refinenet"
+LIGHT_WEIGHT_REFINENET_URL = "https://github.com/DrSleep/light-weight-refinenet"
 CONVERT_PYTORCH_COMMAND = (
     "keras-refinenet convert refinenet-pytorch CHECKPOINT --name {name}"
+)
+CONVERT_LIGHT_WEIGHT_COMMAND = (
+    "keras-refinenet convert light-weight-refinenet CHECKPOINT --name {name}"
 )
 CONVERT_MATCONVNET_COMMAND = (
     "keras-refinenet convert matconvnet MAT_FILE --name {name}"
@@ -32,11 +36,48 @@ CITYSCAPES_NUM_CLASSES = len(CITYSCAPES_CLASS_NAMES)
 DEFAULT_NUM_CLASSES = VOC_NUM_CLASSES
 
 
-def _config(depth, library, num_classes):
+# Light-Weight RefineNet (Nekrasov et al., BMVC 2018) as RefineNet
+# arguments: 1x1 projections, fusions and pooling convolutions, no residual
+# conv units, a 3x3 classifier and no dropout.
+LIGHT_WEIGHT_ARCHITECTURE = {
+    "adaptive_units": 0,
+    "output_units": 0,
+    "projection_kernel_size": 1,
+    "fusion_kernel_size": 1,
+    "crp_kernel_size": 1,
+    "classifier_kernel_size": 3,
+    "backbone_dropout": 0.0,
+    "classifier_dropout": 0.0,
+}
+# Accuracy the authors report (mean IoU, %, PASCAL VOC 2012 val).
+AUTHORS_VOC_MIOU = {
+    "refinenet101_voc": 80.5,
+    "refinenet152_voc": None,
+    "lwrefinenet50_voc": 78.5,
+    "lwrefinenet101_voc": 80.3,
+    "lwrefinenet152_voc": 82.1,
+}
+
+
+def _config(depth, library, num_classes, architecture=None):
     return {
         "backbone": {"library": library, "depth": depth},
         "num_classes": num_classes,
+        **(architecture or {}),
         **IMAGENET_NORMALIZATION,
+    }
+
+
+def _weights(source, weights_format, command, url=None, sha256=None):
+    """Where a preset's weights come from: the published checkpoint, the
+    command converting it, and a download URL with its sha256 if one is
+    known (none is hosted yet)."""
+    return {
+        "source": source,
+        "format": weights_format,
+        "url": url,
+        "sha256": sha256,
+        "how_to_get": command,
     }
 
 
@@ -59,26 +100,71 @@ def _architecture_preset(depth):
 
 
 def _voc_preset(depth):
+    """RefineNet-101 VOC comes from the authors' PyTorch release (torch
+    layout); RefineNet-152 VOC only from their MatConvNet release (Caffe
+    layout, as keras-cv's ResNet v1)."""
     name = f"refinenet{depth}_voc"
+    if depth == 101:
+        library, backbone = "keras_hub", "keras-hub, torch layout"
+        release, weights = (
+            "PyTorch",
+            _weights(
+                REFINENET_PYTORCH_URL,
+                "refinenet-pytorch",
+                CONVERT_PYTORCH_COMMAND.format(name=name),
+            ),
+        )
+    else:
+        library, backbone = "keras_cv", "keras-cv v1, Caffe layout"
+        release, weights = (
+            "MatConvNet",
+            _weights(
+                REFINENET_MATCONVNET_URL,
+                "matconvnet",
+                CONVERT_MATCONVNET_COMMAND.format(name=name),
+            ),
+        )
     return {
         "metadata": {
             "description": (
                 f"RefineNet-{depth} trained on PASCAL VOC 2012 by the "
-                "authors (PyTorch release), on a keras-hub ResNet "
+                f"authors ({release} release), on a ResNet-{depth} "
+                f"backbone ({backbone})."
+            ),
+            "backbone": f"ResNet-{depth} ({backbone})",
+            "dataset": "voc",
+            "class_names": list(VOC_CLASS_NAMES),
+            "palette": [list(color) for color in VOC_PALETTE[:VOC_NUM_CLASSES]],
+            "weights": weights,
+            "reported_miou": AUTHORS_VOC_MIOU[name],
+        },
+        "config": _config(depth, library, VOC_NUM_CLASSES),
+    }
+
+
+def _light_weight_voc_preset(depth):
+    name = f"lwrefinenet{depth}_voc"
+    return {
+        "metadata": {
+            "description": (
+                f"Light-Weight RefineNet-{depth} trained on PASCAL VOC 2012 "
+                "by the authors (PyTorch release), on a keras-hub ResNet "
                 "backbone in the torchvision layout."
             ),
             "backbone": f"ResNet-{depth} (keras-hub, torch layout)",
             "dataset": "voc",
             "class_names": list(VOC_CLASS_NAMES),
             "palette": [list(color) for color in VOC_PALETTE[:VOC_NUM_CLASSES]],
-            "weights": {
-                "source": REFINENET_PYTORCH_URL,
-                "format": "refinenet-pytorch",
-                "sha256": None,
-                "how_to_get": CONVERT_PYTORCH_COMMAND.format(name=name),
-            },
+            "weights": _weights(
+                LIGHT_WEIGHT_REFINENET_URL,
+                "light-weight-refinenet",
+                CONVERT_LIGHT_WEIGHT_COMMAND.format(name=name),
+            ),
+            "reported_miou": AUTHORS_VOC_MIOU[name],
         },
-        "config": _config(depth, "keras_hub", VOC_NUM_CLASSES),
+        "config": _config(
+            depth, "keras_hub", VOC_NUM_CLASSES, LIGHT_WEIGHT_ARCHITECTURE
+        ),
     }
 
 
@@ -98,17 +184,20 @@ PRESETS = {
             "dataset": "cityscapes",
             "class_names": list(CITYSCAPES_CLASS_NAMES),
             "palette": [list(color) for color in CITYSCAPES_PALETTE],
-            "weights": {
-                "source": REFINENET_MATCONVNET_URL,
-                "format": "matconvnet",
-                "sha256": None,
-                "how_to_get": CONVERT_MATCONVNET_COMMAND.format(
+            "weights": _weights(
+                REFINENET_MATCONVNET_URL,
+                "matconvnet",
+                CONVERT_MATCONVNET_COMMAND.format(
                     name="refinenet101_cityscapes"
                 ),
-            },
+            ),
         },
         "config": _config(101, "keras_cv", CITYSCAPES_NUM_CLASSES),
     },
     "refinenet101_voc": _voc_preset(101),
     "refinenet152_voc": _voc_preset(152),
+    **{
+        f"lwrefinenet{depth}_voc": _light_weight_voc_preset(depth)
+        for depth in RESNET_DEPTHS
+    },
 }
