@@ -1,0 +1,107 @@
+import json
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_refinenet import PresetWeightsNotFoundError, RefineNet
+
+BUILTIN = [
+    "refinenet50",
+    "refinenet101",
+    "refinenet152",
+    "refinenet101_cityscapes",
+    "refinenet101_voc",
+    "refinenet152_voc",
+]
+TINY = {"top_filters": 8, "decoder_filters": 4}
+
+
+def test_builtin_presets_are_registered_with_metadata():
+    presets = RefineNet.presets
+    assert set(BUILTIN) <= set(presets)
+    for name in BUILTIN:
+        metadata = presets[name]["metadata"]
+        assert metadata["description"]
+        assert metadata["backbone"]
+    cityscapes = presets["refinenet101_cityscapes"]["metadata"]
+    assert len(cityscapes["class_names"]) == 19
+    assert cityscapes["class_names"][0] == "road"
+    assert cityscapes["palette"][0] == [128, 64, 128]
+    voc = presets["refinenet101_voc"]["metadata"]
+    assert voc["class_names"][0] == "background"
+    assert voc["palette"][1] == [128, 0, 0]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_preset_builds_offline(name):
+    model = RefineNet.from_preset(name, load_weights=False, **TINY)
+    expected = 19 if "cityscapes" in name else 21
+    assert model.num_classes == expected
+    library = "keras_hub" if name.endswith("_voc") else "keras_cv"
+    assert type(model.backbone).__module__.startswith(library)
+
+
+@pytest.mark.parametrize(
+    "name", ["refinenet101_cityscapes", "refinenet101_voc"]
+)
+def test_missing_weights_raise_at_once_naming_the_paths(name, tmp_path):
+    start = time.monotonic()
+    with pytest.raises(PresetWeightsNotFoundError) as info:
+        RefineNet.from_preset(name)
+    assert time.monotonic() - start < 30
+    message = str(info.value)
+    assert str(tmp_path / "cache") in message
+    assert "keras-refinenet convert" in message
+
+
+def test_preset_dir_round_trip(tmp_path, rng):
+    model = RefineNet.from_preset("refinenet50", num_classes=4, **TINY)
+    images = rng.uniform(0, 255, size=(1, 41, 57, 3)).astype("float32")
+    preset_dir = model.save_to_preset(tmp_path / "preset")
+    for filename in ["config.json", "metadata.json", "model.weights.h5"]:
+        assert (preset_dir / filename).is_file()
+    metadata = json.loads((preset_dir / "metadata.json").read_text())
+    assert metadata["num_classes"] == 4
+    restored = RefineNet.from_preset(tmp_path / "preset")
+    np.testing.assert_allclose(restored(images), model(images), atol=1e-6)
+
+
+def test_num_classes_override_rebuilds_only_the_classifier(tmp_path):
+    model = RefineNet.from_preset("refinenet50", num_classes=4, **TINY)
+    model.save_to_preset(tmp_path / "preset")
+    finetune = RefineNet.from_preset(tmp_path / "preset", num_classes=7)
+    assert finetune.num_classes == 7
+    assert finetune.get_layer("classifier").kernel.shape[-1] == 7
+    for name in ["level1_projection", "refinenet_block4", "feature_extractor"]:
+        for got, want in zip(
+            finetune.get_layer(name).weights, model.get_layer(name).weights
+        ):
+            np.testing.assert_array_equal(
+                keras.ops.convert_to_numpy(got),
+                keras.ops.convert_to_numpy(want),
+            )
+
+
+def test_named_preset_is_found_in_the_cache(tmp_path, rng):
+    cached = RefineNet.from_preset("refinenet50", num_classes=21, **TINY)
+    cached.save_to_preset(tmp_path / "cache" / "presets" / "refinenet50")
+    images = rng.uniform(0, 255, size=(1, 33, 33, 3)).astype("float32")
+    loaded = RefineNet.from_preset("refinenet50")
+    np.testing.assert_allclose(loaded(images), cached(images), atol=1e-6)
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(ValueError, match="refinenet101_cityscapes") as info:
+        RefineNet.from_preset("refinenet9000")
+    assert "Received: name_or_dir='refinenet9000'" in str(info.value)
+
+
+def test_dtype_override(tmp_path):
+    model = RefineNet.from_preset(
+        "refinenet50", load_weights=False, dtype="mixed_bfloat16", **TINY
+    )
+    assert model.get_layer("classifier").compute_dtype == "bfloat16"
+    logits = model(np.zeros((1, 32, 32, 3), "float32"))
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
