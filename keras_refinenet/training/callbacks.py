@@ -1,5 +1,6 @@
 """Training callbacks: resumable backups, best checkpoint, NaN stop."""
 
+import importlib.util
 import json
 import logging
 import math
@@ -16,6 +17,11 @@ BEST_STATE_SUFFIX = ".best.json"
 DEFAULT_MONITOR = "val_mean_iou"
 
 logger = logging.getLogger(__name__)
+
+
+def tensorboard_available():
+    """Whether the `tensorboard` package (needed for summaries) exists."""
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 class NaNLossError(RuntimeError):
@@ -150,7 +156,8 @@ def training_callbacks(
         validation: whether `fit` gets validation data (enables the best
             checkpoint).
         monitor: metric of the best checkpoint.
-        tensorboard: write TensorBoard logs to `output_dir/logs`.
+        tensorboard: write TensorBoard logs to `output_dir/logs` (skipped
+            with a warning if the `tensorboard` package is missing).
         backup_every_steps: back up every N steps too, not only at the end
             of each epoch.
 
@@ -159,8 +166,9 @@ def training_callbacks(
 
     Example:
 
-    >>> [type(c).__name__ for c in training_callbacks("/tmp/run")]
-    ['StopOnNaNLoss', 'BackupAndRestore', 'BestCheckpoint', 'TensorBoard']
+    >>> callbacks = training_callbacks("/tmp/run", tensorboard=False)
+    >>> [type(callback).__name__ for callback in callbacks]
+    ['StopOnNaNLoss', 'BackupAndRestore', 'BestCheckpoint']
     """
     output_dir = pathlib.Path(output_dir)
     writable_dir = (
@@ -184,7 +192,12 @@ def training_callbacks(
                 monitor=monitor,
             )
         )
-    if tensorboard:
+    if tensorboard and not tensorboard_available():
+        logger.warning(
+            "TensorBoard logs are skipped: `pip install tensorboard` to "
+            "write them."
+        )
+    elif tensorboard:
         callbacks.append(
             keras.callbacks.TensorBoard(
                 log_dir=str(writable_dir / TENSORBOARD_DIR_NAME)

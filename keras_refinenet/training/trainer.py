@@ -78,6 +78,8 @@ class TrainConfig:
         tensorboard: write TensorBoard logs.
         verbose: Keras progress verbosity; `None` picks 1 on a terminal,
             else 2.
+        preset_metadata: extra metadata of the written preset
+            (`class_names`, `palette`, `description`, ...).
     """
 
     preset: str = "refinenet50"
@@ -110,6 +112,7 @@ class TrainConfig:
     backup_every_steps: int | None = None
     tensorboard: bool = True
     verbose: int | None = None
+    preset_metadata: dict | None = None
 
 
 @dataclasses.dataclass
@@ -281,6 +284,8 @@ def class_names_for(num_classes, *candidates):
 def _preset_metadata(preset):
     from keras_refinenet.models.preset_io import preset_metadata
 
+    if preset is None:
+        return {}
     try:
         return preset_metadata(preset) or {}
     except ValueError:
@@ -317,6 +322,11 @@ def _history_for_json(history):
     }
 
 
+def _remove_empty_dir(path):
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+
+
 def run_training(config, build_model=None):
     """Trains a RefineNet as described by a `TrainConfig`.
 
@@ -349,7 +359,10 @@ def run_training(config, build_model=None):
         training_pipeline,
     )
     from keras_refinenet.models.refinenet import RefineNet
-    from keras_refinenet.training.callbacks import training_callbacks
+    from keras_refinenet.training.callbacks import (
+        BACKUP_DIR_NAME,
+        training_callbacks,
+    )
 
     started = time.time()
     keras.utils.set_random_seed(config.seed)
@@ -449,6 +462,7 @@ def run_training(config, build_model=None):
         validation_data=val_batches,
         validation_steps=config.validation_steps,
         callbacks=callbacks,
+        shuffle=False,
         verbose=_verbosity(config.verbose),
     )
     seconds = time.time() - started
@@ -483,10 +497,11 @@ def run_training(config, build_model=None):
             }
         )
         metadata.pop("weights_on_disk", None)
-        if config.dataset != "cityscapes" and metadata.get("palette"):
-            if len(metadata["palette"]) != num_classes:
-                metadata["palette"] = None
+        if metadata.get("palette") and len(metadata["palette"]) != num_classes:
+            metadata["palette"] = None
+        metadata.update(config.preset_metadata or {})
         preset_dir = model.save_to_preset(output / PRESET_DIR_NAME, metadata)
+        _remove_empty_dir(output / BACKUP_DIR_NAME)
         result["preset_dir"] = str(preset_dir)
         (output / HISTORY_FILE).write_text(
             json.dumps(result["history"], indent=2)
