@@ -2,15 +2,31 @@
 
 A preset directory holds `config.json` (the serialized model),
 `metadata.json` (description, classes, palette, normalization, weight
-source) and `model.weights.h5`. Named presets come from the registry in
-`presets.py`; their weights are looked up in the preset cache.
+source, the weights' sha256) and `model.weights.h5`.
+
+`from_preset(name_or_dir)` resolves, in this order:
+1. an explicit local preset directory;
+2. a `hf://` or `kaggle://` handle of an uploaded preset (fetched with
+   keras-hub's preset utilities, like keras-hub models);
+3. a built-in preset name: its weights come from the cache directory
+   (`$KERAS_REFINENET_CACHE/presets/NAME`), then from a download URL with a
+   sha256 checksum where the registry knows one. Otherwise the error comes
+   at once and gives the command that converts the official checkpoint.
+
+A weights file whose sha256 differs from the recorded one, or that HDF5
+cannot open (e.g. truncated), is reported with its path before any weight
+is loaded.
 """
 
 import copy
+import hashlib
 import json
 import logging
 import os
 import pathlib
+import shutil
+import tempfile
+import urllib.request
 
 import keras
 
@@ -23,12 +39,88 @@ WEIGHTS_FILE = "model.weights.h5"
 CACHE_ENV_VAR = "KERAS_REFINENET_CACHE"
 DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/keras_refinenet")
 CLASSIFIER_LAYER = "classifier"
+HUB_SCHEMES = ("hf://", "kaggle://")
+SHA256_KEY = "weights_sha256"
+DOWNLOAD_TIMEOUT_S = 20
+HASH_CHUNK_BYTES = 1 << 20
 
 logger = logging.getLogger(__name__)
 
 
 class PresetWeightsNotFoundError(FileNotFoundError):
     """Raised when a preset's weights are not on this machine."""
+
+
+class CorruptedWeightsError(ValueError):
+    """Raised when a weights file fails its checksum or cannot be read."""
+
+
+def file_sha256(path):
+    """The hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_weights_file(path, sha256=None):
+    """Raises `CorruptedWeightsError` unless `path` is a sound weights file.
+
+    Args:
+        path: a `.weights.h5` file.
+        sha256: the expected hex digest, checked when given.
+    """
+    import h5py
+
+    path = pathlib.Path(path)
+    if sha256:
+        actual = file_sha256(path)
+        if actual != sha256.lower():
+            raise CorruptedWeightsError(
+                f"The weights file {path} is corrupted or incomplete: its "
+                f"sha256 is {actual}, expected {sha256}. Delete it and "
+                "convert or download it again."
+            )
+    try:
+        with h5py.File(path, "r") as file:
+            file.visit(lambda name: None)
+    except OSError as error:
+        raise CorruptedWeightsError(
+            f"The weights file {path} cannot be read as HDF5 ({error}); it "
+            "is probably truncated or corrupted. Delete it and convert or "
+            "download it again."
+        ) from error
+
+
+def is_hub_handle(name_or_dir):
+    """Whether `name_or_dir` is a `hf://` or `kaggle://` preset handle."""
+    return isinstance(name_or_dir, str) and name_or_dir.startswith(HUB_SCHEMES)
+
+
+def fetch_hub_preset(handle, load_weights=True):
+    """Fetches an uploaded preset and returns its local directory.
+
+    Uses keras-hub's preset utilities, which need `huggingface_hub` for
+    `hf://` and `kagglehub` for `kaggle://` handles.
+
+    Args:
+        handle: e.g. `"hf://user/refinenet101_voc"`.
+        load_weights: also fetch `model.weights.h5`.
+
+    Returns:
+        The directory holding the fetched files.
+    """
+    from keras_hub.src.utils.preset_utils import get_file
+
+    config_path = pathlib.Path(get_file(handle, CONFIG_FILE))
+    try:
+        get_file(handle, METADATA_FILE)
+    except FileNotFoundError:
+        logger.info("Preset %s has no %s.", handle, METADATA_FILE)
+    if load_weights:
+        get_file(handle, WEIGHTS_FILE)
+    return config_path.parent
 
 
 def cache_dir():
@@ -98,11 +190,12 @@ def _build_from_serialized(serialized, overrides):
     return keras.saving.deserialize_keras_object(serialized)
 
 
-def _load_weights_file(model, weights_path):
+def _load_weights_file(model, weights_path, sha256=None):
+    verify_weights_file(weights_path, sha256)
     try:
         model.load_weights(weights_path)
     except (OSError, ValueError, KeyError) as error:
-        raise ValueError(
+        raise CorruptedWeightsError(
             f"Could not load the weights file {weights_path}: {error}. The "
             "file may be corrupted, truncated, or saved from a model with "
             "another configuration."
@@ -129,6 +222,8 @@ def _weights_missing_error(name, searched, metadata):
             f"The original checkpoint is published at {weights['source']}; "
             f"convert it once with:\n  {how_to_get}"
         )
+        if weights.get("note"):
+            lines.append(weights["note"])
     lines.append(
         f"Set {CACHE_ENV_VAR} to use another cache directory, or pass "
         "`load_weights=False` for a randomly initialised model."
@@ -136,58 +231,167 @@ def _weights_missing_error(name, searched, metadata):
     return PresetWeightsNotFoundError("\n".join(lines))
 
 
-def load_preset(cls, name_or_dir, load_weights=True, **overrides):
-    """Builds a model from a named preset or a preset directory.
+def download_weights(url, destination, sha256):
+    """Downloads `url` to `destination`, checking its sha256 first.
 
-    See `RefineNet.from_preset` for the arguments.
+    The file is written next to `destination` and moved into place only
+    after the checksum matched, so an interrupted download never leaves a
+    partial weights file behind.
+
+    Args:
+        url: where the weights are published (any `urllib` URL).
+        destination: the final path of the weights file.
+        sha256: the expected hex digest (required).
+
+    Returns:
+        `destination` as a `pathlib.Path`.
+    """
+    if not sha256:
+        raise ValueError(
+            "Refusing to download weights without a sha256 checksum. "
+            f"Received: url={url!r}, sha256={sha256!r}"
+        )
+    destination = pathlib.Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(
+        dir=destination.parent, suffix=".partial"
+    )
+    try:
+        with (
+            os.fdopen(handle, "wb") as file,
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response,
+        ):
+            shutil.copyfileobj(response, file)
+        try:
+            verify_weights_file(partial, sha256)
+        except CorruptedWeightsError as error:
+            raise CorruptedWeightsError(
+                f"The weights downloaded from {url} failed their check; "
+                f"nothing was written to {destination}. {error}"
+            ) from error
+        os.replace(partial, destination)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return destination
+
+
+def resolve_named_weights(name):
+    """The weights file of a built-in preset, or `(None, searched)`.
+
+    Looks in the cache, then downloads from the registry's URL (checked
+    against its sha256) where one is known.
+
+    Returns:
+        `(path, sha256, searched)`: the weights path or `None`, the
+        checksum to verify it against, and the places searched.
+    """
+    metadata = PRESETS[name]["metadata"]
+    weights = metadata.get("weights") or {}
+    cached = cached_preset_dir(name) / WEIGHTS_FILE
+    searched = [cached]
+    if cached.is_file():
+        sha256 = _preset_dir_metadata(cached.parent).get(SHA256_KEY)
+        return cached, sha256 or weights.get("sha256"), searched
+    url, sha256 = weights.get("url"), weights.get("sha256")
+    if url and sha256:
+        searched.append(url)
+        try:
+            return download_weights(url, cached, sha256), sha256, searched
+        except OSError as error:
+            logger.warning("Could not download %s: %s", url, error)
+    return None, None, searched
+
+
+def load_preset(cls, name_or_dir, load_weights=True, **overrides):
+    """Builds a model from a preset directory, hub handle or preset name.
+
+    See `RefineNet.from_preset` for the arguments and the module docstring
+    for the resolution order.
     """
     name_or_dir = os.fspath(name_or_dir)
     if is_preset_dir(name_or_dir):
-        preset_dir = pathlib.Path(name_or_dir)
-    elif name_or_dir in PRESETS:
-        cached = cached_preset_dir(name_or_dir)
-        preset_dir = cached if is_preset_dir(cached) else None
-    else:
+        return _load_preset_dir(
+            pathlib.Path(name_or_dir), name_or_dir, load_weights, overrides
+        )
+    if is_hub_handle(name_or_dir):
+        preset_dir = fetch_hub_preset(name_or_dir, load_weights)
+        return _load_preset_dir(
+            preset_dir, name_or_dir, load_weights, overrides
+        )
+    if name_or_dir not in PRESETS:
         raise _unknown_preset_error(name_or_dir)
 
-    if preset_dir is None:
-        metadata = PRESETS[name_or_dir]["metadata"]
-        if load_weights and metadata.get("weights"):
-            raise _weights_missing_error(
-                name_or_dir, [cached_preset_dir(name_or_dir)], metadata
-            )
-        if load_weights:
-            logger.info(
-                "Preset %r has no published weights; the model is randomly "
-                "initialised.",
-                name_or_dir,
-            )
-        config = _registry_model_config(name_or_dir)
-        config.update(overrides)
-        return _build_from_registry_config(cls, config)
+    name = name_or_dir
+    cached = cached_preset_dir(name)
+    metadata = PRESETS[name]["metadata"]
+    if not load_weights:
+        if is_preset_dir(cached):
+            return _load_preset_dir(cached, name, False, overrides)
+        return _build_named(cls, name, overrides)
+    if not metadata.get("weights"):
+        if is_preset_dir(cached):
+            return _load_preset_dir(cached, name, True, overrides)
+        logger.info(
+            "Preset %r has no published weights; the model is randomly "
+            "initialised.",
+            name,
+        )
+        return _build_named(cls, name, overrides)
+    weights_path, sha256, searched = resolve_named_weights(name)
+    if weights_path is None:
+        raise _weights_missing_error(name, searched, metadata)
+    if is_preset_dir(cached):
+        return _load_preset_dir(cached, name, True, overrides)
+    source = _build_named(cls, name, _without_classes(overrides))
+    return _load_into(
+        source,
+        weights_path,
+        sha256,
+        overrides,
+        lambda: _build_named(cls, name, overrides),
+    )
 
+
+def _without_classes(overrides):
+    return {k: v for k, v in overrides.items() if k != "num_classes"}
+
+
+def _build_named(cls, name, overrides):
+    config = _registry_model_config(name)
+    config.update(overrides)
+    return _build_from_registry_config(cls, config)
+
+
+def _load_into(source, weights_path, sha256, overrides, build_target):
+    """Loads weights into `source`; rebuilds the classifier if needed."""
+    _load_weights_file(source, weights_path, sha256)
+    new_classes = overrides.get("num_classes", source.num_classes)
+    if new_classes == source.num_classes:
+        return source
+    target = build_target()
+    _transfer_weights(source, target, skip_layers={CLASSIFIER_LAYER})
+    return target
+
+
+def _load_preset_dir(preset_dir, name, load_weights, overrides):
     serialized = _read_preset_dir(preset_dir)
-    weights_path = preset_dir / WEIGHTS_FILE
     if not load_weights:
         return _build_from_serialized(serialized, overrides)
+    weights_path = preset_dir / WEIGHTS_FILE
+    metadata = _preset_dir_metadata(preset_dir)
     if not weights_path.is_file():
-        raise _weights_missing_error(
-            name_or_dir, [weights_path], _preset_dir_metadata(preset_dir)
-        )
-    saved_classes = serialized["config"].get("num_classes")
-    new_classes = overrides.get("num_classes", saved_classes)
-    if new_classes == saved_classes:
-        model = _build_from_serialized(serialized, overrides)
-        _load_weights_file(model, weights_path)
-        return model
-    source_overrides = {
-        key: value for key, value in overrides.items() if key != "num_classes"
-    }
-    source = _build_from_serialized(serialized, source_overrides)
-    _load_weights_file(source, weights_path)
-    model = _build_from_serialized(serialized, overrides)
-    _transfer_weights(source, model, skip_layers={CLASSIFIER_LAYER})
-    return model
+        if name in PRESETS:
+            metadata = {**PRESETS[name]["metadata"], **metadata}
+        raise _weights_missing_error(name, [weights_path], metadata)
+    source = _build_from_serialized(serialized, _without_classes(overrides))
+    return _load_into(
+        source,
+        weights_path,
+        metadata.get(SHA256_KEY),
+        overrides,
+        lambda: _build_from_serialized(serialized, overrides),
+    )
 
 
 def _preset_dir_metadata(preset_dir):
@@ -212,8 +416,9 @@ def save_preset(model, preset_dir, metadata=None):
         },
     }
     full_metadata.update(metadata or {})
-    (preset_dir / METADATA_FILE).write_text(json.dumps(full_metadata, indent=2))
     tmp_path = preset_dir / (WEIGHTS_FILE + ".partial.weights.h5")
     model.save_weights(tmp_path)
+    full_metadata[SHA256_KEY] = file_sha256(tmp_path)
+    (preset_dir / METADATA_FILE).write_text(json.dumps(full_metadata, indent=2))
     os.replace(tmp_path, preset_dir / WEIGHTS_FILE)
     return preset_dir

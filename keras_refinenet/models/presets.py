@@ -30,6 +30,8 @@ CONVERT_MATCONVNET_COMMAND = (
     "keras-refinenet convert matconvnet MAT_FILE --name {name}"
 )
 RESNET_DEPTHS = (50, 101, 152)
+# The authors' PyTorch RefineNet release has ResNet-101 only.
+PYTORCH_RELEASE_DEPTH = 101
 VOC_NUM_CLASSES = len(VOC_CLASS_NAMES)
 CITYSCAPES_NUM_CLASSES = len(CITYSCAPES_CLASS_NAMES)
 # Architecture presets default to the 21 PASCAL VOC classes.
@@ -100,45 +102,36 @@ def _architecture_preset(depth):
 
 
 def _voc_preset(depth):
-    """RefineNet-101 VOC comes from the authors' PyTorch release (torch
-    layout); RefineNet-152 VOC only from their MatConvNet release (Caffe
-    layout, as keras-cv's ResNet v1)."""
     name = f"refinenet{depth}_voc"
-    if depth == 101:
-        library, backbone = "keras_hub", "keras-hub, torch layout"
-        release, weights = (
-            "PyTorch",
-            _weights(
-                REFINENET_PYTORCH_URL,
-                "refinenet-pytorch",
-                CONVERT_PYTORCH_COMMAND.format(name=name),
-            ),
-        )
-    else:
-        library, backbone = "keras_cv", "keras-cv v1, Caffe layout"
-        release, weights = (
-            "MatConvNet",
-            _weights(
-                REFINENET_MATCONVNET_URL,
-                "matconvnet",
-                CONVERT_MATCONVNET_COMMAND.format(name=name),
-            ),
+    metadata = {
+        "description": (
+            f"RefineNet-{depth} trained on PASCAL VOC 2012 by the authors "
+            "(PyTorch release), on a keras-hub ResNet backbone in the "
+            "torchvision layout."
+        ),
+        "backbone": f"ResNet-{depth} (keras-hub, torch layout)",
+        "dataset": "voc",
+        "class_names": list(VOC_CLASS_NAMES),
+        "palette": [list(color) for color in VOC_PALETTE[:VOC_NUM_CLASSES]],
+        "weights": _weights(
+            REFINENET_PYTORCH_URL,
+            "refinenet-pytorch",
+            CONVERT_PYTORCH_COMMAND.format(name=name),
+        ),
+        "reported_miou": AUTHORS_VOC_MIOU[name],
+    }
+    if depth != PYTORCH_RELEASE_DEPTH:
+        metadata["weights"]["note"] = (
+            f"The authors publish no PyTorch RefineNet-{depth}; their "
+            "MatConvNet model has the Caffe ResNet layout, which this "
+            "torch-layout backbone cannot hold exactly. Convert a PyTorch "
+            "checkpoint of this architecture, or use the MatConvNet model "
+            "with a keras-cv backbone (`keras-refinenet convert matconvnet "
+            "--depth 152`)."
         )
     return {
-        "metadata": {
-            "description": (
-                f"RefineNet-{depth} trained on PASCAL VOC 2012 by the "
-                f"authors ({release} release), on a ResNet-{depth} "
-                f"backbone ({backbone})."
-            ),
-            "backbone": f"ResNet-{depth} ({backbone})",
-            "dataset": "voc",
-            "class_names": list(VOC_CLASS_NAMES),
-            "palette": [list(color) for color in VOC_PALETTE[:VOC_NUM_CLASSES]],
-            "weights": weights,
-            "reported_miou": AUTHORS_VOC_MIOU[name],
-        },
-        "config": _config(depth, library, VOC_NUM_CLASSES),
+        "metadata": metadata,
+        "config": _config(depth, "keras_hub", VOC_NUM_CLASSES),
     }
 
 
