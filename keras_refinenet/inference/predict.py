@@ -290,7 +290,23 @@ def _predict_group(model, images, scales, tile_size, tile_overlap, flip, batch):
     return summed / len(scales)
 
 
-def _check_options(tile_size, tile_overlap, scales, batch_size):
+def check_options(tile_size, tile_overlap, scales, batch_size):
+    """Validates the options of `predict_segmentation`.
+
+    Args:
+        tile_size: `None`, an int or an `(h, w)` pair.
+        tile_overlap: fraction in [0, 1).
+        scales: non-empty sequence of positive scales.
+        batch_size: positive int.
+
+    Returns:
+        `(tile_size, scales)` as pairs/tuples (`inf` for no tiling).
+
+    Example:
+
+    >>> check_options(64, 0.25, [1, 2], 1)
+    ((64, 64), (1.0, 2.0))
+    """
     if tile_size is None:
         tile_size = (math.inf, math.inf)
     elif isinstance(tile_size, int):
@@ -381,7 +397,7 @@ def predict_segmentation(
     >>> predict_segmentation(model, image, tile_size=48, flip=True).shape
     (70, 90)
     """
-    tile_size, scales = _check_options(
+    tile_size, scales = check_options(
         tile_size, tile_overlap, scales, batch_size
     )
     groups, structure = _split_input(images, MIN_IMAGE_SIZE)

@@ -1,0 +1,271 @@
+"""`keras-refinenet predict`: segment image files and write PNGs.
+
+Formats: `overlay` (colours blended over the image), `color` (the colour
+label map), `labels` (class ids as a single-channel PNG) and
+`cityscapes-submission` (Cityscapes label ids, train ids mapped back to the
+34 ids, named `<city>_<seq>_<frame>_leftImg8bit.png` as the benchmark
+scripts and server expect). `overlay` and `color` also write `legend.png`.
+"""
+
+import pathlib
+import sys
+
+FORMATS = ("overlay", "color", "labels", "cityscapes-submission")
+DEFAULT_FORMAT = "overlay"
+TTA_CHOICES = ("none", "flip", "multiscale", "multiscale-flip")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+LEGEND_FILE = "legend.png"
+CITYSCAPES_SUBMISSION_SUFFIX = "_leftImg8bit.png"
+FORMAT_SUFFIXES = {
+    "overlay": "_overlay.png",
+    "color": "_color.png",
+    "labels": "_labels.png",
+}
+CITYSCAPES_TRAIN_CLASSES = 19
+PASSTHROUGH_MODES = ("RGB", "RGBA", "L")
+
+
+def add_parser(subparsers):
+    """Adds the `predict` sub-command."""
+    from keras_refinenet.inference.predict import (
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_TILE_OVERLAP,
+    )
+    from keras_refinenet.inference.visualize import DEFAULT_ALPHA
+
+    parser = subparsers.add_parser(
+        "predict",
+        help="segment images and write overlay, colour or label PNGs",
+        description="Segments image files (or every image in the given "
+        "folders) with a preset and writes one PNG per image into --output.",
+    )
+    parser.add_argument(
+        "--preset", required=True, help="preset name or preset directory"
+    )
+    parser.add_argument(
+        "images", nargs="+", help="image files or folders of images"
+    )
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument(
+        "--format", choices=FORMATS, default=DEFAULT_FORMAT, dest="fmt"
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        help="largest tile the network sees (pixels); default: whole images",
+    )
+    parser.add_argument(
+        "--tile-overlap", type=float, default=DEFAULT_TILE_OVERLAP
+    )
+    parser.add_argument(
+        "--tta",
+        choices=TTA_CHOICES,
+        default="none",
+        help="test-time augmentation: horizontal flip and/or the authors' "
+        "Cityscapes scales 0.5-1.75",
+    )
+    parser.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        help="scales for multiscale TTA (overrides the default scales)",
+    )
+    parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def collect_images(inputs):
+    """Image files among `inputs` (files, or folders searched recursively).
+
+    Args:
+        inputs: paths of image files or folders.
+
+    Returns:
+        Sorted list of `pathlib.Path`, files given directly first.
+
+    Example:
+
+    >>> collect_images([])
+    []
+    """
+    paths = []
+    for item in map(pathlib.Path, inputs):
+        if item.is_dir():
+            paths.extend(
+                sorted(
+                    path
+                    for path in item.rglob("*")
+                    if path.suffix.lower() in IMAGE_SUFFIXES
+                )
+            )
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise FileNotFoundError(
+                f"No such image file or folder. Received: images={str(item)!r}"
+            )
+    return paths
+
+
+def output_name(path, fmt):
+    """Output file name of the image `path` in format `fmt`.
+
+    Args:
+        path: the input image path.
+        fmt: one of `FORMATS`.
+
+    Returns:
+        The file name.
+
+    Example:
+
+    >>> output_name(pathlib.Path("a/berlin_000123_000019_leftImg8bit.png"),
+    ...             "cityscapes-submission")
+    'berlin_000123_000019_leftImg8bit.png'
+    """
+    path = pathlib.Path(path)
+    if fmt == "cityscapes-submission":
+        from keras_refinenet.evaluation.cityscapes import FRAME_ID_PATTERN
+
+        match = FRAME_ID_PATTERN.search(path.name)
+        if match is None:
+            raise ValueError(
+                "cityscapes-submission needs Cityscapes file names "
+                "containing <city>_<seq>_<frame> (e.g. "
+                "berlin_000000_000019_leftImg8bit.png). "
+                f"Received: image={str(path)!r}"
+            )
+        return match.group(1) + CITYSCAPES_SUBMISSION_SUFFIX
+    return path.stem + FORMAT_SUFFIXES[fmt]
+
+
+def read_image(path):
+    """Pixels of an image file as uint8 `(h, w)`, `(h, w, 3)` or RGBA.
+
+    EXIF orientation is applied; palette, CMYK and other modes become RGB
+    (palette images with transparency become RGBA).
+    """
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
+        if image.mode == "P" and "transparency" in image.info:
+            image = image.convert("RGBA")
+        elif image.mode not in PASSTHROUGH_MODES:
+            image = image.convert("RGB")
+        return np.asarray(image)
+
+
+def _scales(args):
+    from keras_refinenet.inference.predict import CITYSCAPES_TTA_SCALES
+
+    if args.scales:
+        return tuple(args.scales)
+    if args.tta.startswith("multiscale"):
+        return CITYSCAPES_TTA_SCALES
+    return (1.0,)
+
+
+def _check_output_names(paths, fmt):
+    names = {}
+    for path in paths:
+        name = output_name(path, fmt)
+        if name in names:
+            raise ValueError(
+                f"Two images would both be written as {name!r}. Received: "
+                f"images {str(names[name])!r} and {str(path)!r}"
+            )
+        names[name] = path
+    return names
+
+
+def _write_prediction(args, image, class_ids, palette, output_path):
+    import numpy as np
+
+    from keras_refinenet.inference import visualize
+
+    if args.fmt == "overlay":
+        rgb = image if image.ndim == 3 else np.stack([image] * 3, axis=-1)
+        picture = visualize.overlay(
+            rgb[..., :3], class_ids, args.alpha, palette
+        )
+    elif args.fmt == "color":
+        picture = visualize.colorize(class_ids, palette)
+    elif args.fmt == "labels":
+        picture = class_ids
+    else:
+        from keras_refinenet.data.cityscapes import train_ids_to_label_ids
+
+        picture = train_ids_to_label_ids(class_ids)
+    visualize.write_png(picture.astype(np.uint8), output_path)
+
+
+def run(args):
+    """Runs `keras-refinenet predict`; returns the exit code."""
+    import keras
+
+    from keras_refinenet.inference import visualize
+    from keras_refinenet.inference.predict import check_options
+    from keras_refinenet.models.preset_io import PresetWeightsNotFoundError
+    from keras_refinenet.models.refinenet import RefineNet
+
+    options = {
+        "tile_size": args.tile,
+        "tile_overlap": args.tile_overlap,
+        "scales": _scales(args),
+        "flip": args.tta.endswith("flip"),
+        "batch_size": args.batch_size,
+    }
+    try:
+        check_options(
+            options["tile_size"],
+            options["tile_overlap"],
+            options["scales"],
+            options["batch_size"],
+        )
+        paths = collect_images(args.images)
+        names = _check_output_names(paths, args.fmt)
+        model = RefineNet.from_preset(args.preset)
+    except (ValueError, FileNotFoundError, PresetWeightsNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not paths:
+        print("error: no images found.", file=sys.stderr)
+        return 2
+    if (
+        args.fmt == "cityscapes-submission"
+        and model.num_classes != CITYSCAPES_TRAIN_CLASSES
+    ):
+        print(
+            "error: cityscapes-submission needs a model of the 19 Cityscapes "
+            f"train classes. Received: num_classes={model.num_classes}",
+            file=sys.stderr,
+        )
+        return 2
+    palette, class_names = visualize.preset_palette(
+        args.preset, num_classes=model.num_classes
+    )
+    output = pathlib.Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    if args.fmt in ("overlay", "color"):
+        visualize.write_png(
+            visualize.legend(class_names, palette), output / LEGEND_FILE
+        )
+    failures = []
+    progress = keras.utils.Progbar(len(paths), unit_name="image")
+    for index, (name, path) in enumerate(names.items(), start=1):
+        try:
+            image = read_image(path)
+            class_ids = model.predict_segmentation(image, **options)
+            _write_prediction(args, image, class_ids, palette, output / name)
+        except (OSError, ValueError) as error:
+            failures.append(f"{path}: {error}")
+        progress.update(index)
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    written = len(paths) - len(failures)
+    print(f"Wrote {written} {args.fmt} PNGs to {output}.")
+    return 1 if failures else 0
