@@ -80,6 +80,7 @@ def build_predict_request(
     model_name=DEFAULT_MODEL_NAME,
     signature_name=None,
     model_version=None,
+    output_filter=None,
 ):
     """A gRPC `PredictRequest` for the exported RefineNet.
 
@@ -91,6 +92,9 @@ def build_predict_request(
         model_name: the model name TF Serving serves (`--model_name`).
         signature_name: default: the signature matching the input.
         model_version: an int version, `None` for the latest.
+        output_filter: names of the outputs to send back (e.g.
+            `["class_ids", "error"]` to skip the large probabilities);
+            `None` for all.
 
     Returns:
         A `tensorflow_serving.apis.predict_pb2.PredictRequest`.
@@ -110,6 +114,14 @@ def build_predict_request(
     request.model_spec.signature_name = _signature(images, signature_name)
     if model_version is not None:
         request.model_spec.version.value = int(model_version)
+    if output_filter is not None:
+        unknown = sorted(set(output_filter) - set(OUTPUT_DTYPES))
+        if unknown:
+            raise ValueError(
+                f"`output_filter` names must be among {sorted(OUTPUT_DTYPES)}."
+                f" Received: output_filter={list(output_filter)!r}"
+            )
+        request.output_filter.extend(output_filter)
     if images is not None:
         request.inputs[IMAGES_INPUT].CopyFrom(tf.make_tensor_proto(images))
     else:

@@ -113,8 +113,10 @@ def test_grpc_images_request_round_trip(loaded, images):
 
 def test_grpc_bytes_request_and_error_reply(loaded, images):
     request = serving.build_predict_request(
-        image_bytes=[encode(images[0]), b"garbage"]
+        image_bytes=[encode(images[0]), b"garbage"],
+        output_filter=["class_ids", "error"],
     )
+    assert list(request.output_filter) == ["class_ids", "error"]
     assert request.model_spec.signature_name == "predict_image_bytes"
     assert request.inputs["image_bytes"].dtype == tf.string.as_datatype_enum
     _, response_bytes, _ = run_grpc(loaded, request.SerializeToString())
@@ -171,5 +173,7 @@ def test_rest_error_reply_and_bad_arguments():
         serving.build_predict_request()
     with pytest.raises(ValueError, match="uint8"):
         serving.rest_request_body(images=np.zeros((1, 4, 4, 3), np.float32))
+    with pytest.raises(ValueError, match="output_filter"):
+        serving.build_predict_request(image_bytes=b"x", output_filter=["x"])
     with pytest.raises(ValueError, match="format"):
         serving.rest_request_body(image_bytes=b"x", format="rows")
