@@ -1,0 +1,127 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from keras_refinenet.cli import train as train_cli
+from keras_refinenet.cli.demo import build_demo_model
+from keras_refinenet.cli.main import build_parser, main
+from keras_refinenet.data.synthetic import SYNTHETIC_CLASS_NAMES
+from keras_refinenet.models.refinenet import RefineNet
+from keras_refinenet.training import trainer
+from keras_refinenet.training.callbacks import NaNLossError
+
+NUM_CLASSES = len(SYNTHETIC_CLASS_NAMES)
+
+
+def _train_args(preset, output, *extra):
+    return [
+        "train",
+        "--preset",
+        str(preset),
+        "--dataset",
+        "synthetic",
+        "--synthetic-train-images",
+        "8",
+        "--synthetic-val-images",
+        "4",
+        "--synthetic-image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "4",
+        "--crop-size",
+        "32",
+        "32",
+        "--output",
+        str(output),
+        "--verbose",
+        "2",
+        *extra,
+    ]
+
+
+def test_arguments_become_a_config(tmp_path):
+    args = build_parser().parse_args(
+        _train_args("refinenet50", tmp_path, "--jit-compile", "off")
+        + ["--strategy", "mirrored", "--mixed-precision", "mixed_bfloat16"]
+    )
+    config = train_cli.config_from_args(args)
+    assert config.crop_size == (32, 32)
+    assert config.batch_size == 4 and config.epochs == 1
+    assert config.strategy == "mirrored"
+    assert config.mixed_precision == "mixed_bfloat16"
+    assert config.jit_compile is False
+    assert config.weight_decay == "auto" and config.load_weights
+
+
+def test_unknown_strategy_is_rejected(tmp_path):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(
+            _train_args("p", tmp_path) + ["--strategy", "horovod"]
+        )
+
+
+def test_nan_loss_gives_an_exit_code(tmp_path, monkeypatch, capsys):
+    def explode(config):
+        raise NaNLossError("Training stopped: the loss became nan")
+
+    monkeypatch.setattr(trainer, "run_training", explode)
+    code = main(_train_args("p", tmp_path))
+    assert code == trainer.EXIT_NAN_LOSS
+    assert "the loss became nan" in capsys.readouterr().err
+
+
+def test_train_writes_a_preset_and_logs(tmp_path, capsys):
+    preset = build_demo_model(NUM_CLASSES).save_to_preset(tmp_path / "start")
+    output = tmp_path / "run"
+    code = main(_train_args(preset, output, "--optimizer", "adamw"))
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "per-replica batch=4, global batch=4" in printed
+    metadata = json.loads((output / "preset" / "metadata.json").read_text())
+    assert metadata["class_names"] == list(SYNTHETIC_CLASS_NAMES)
+    assert metadata["training"]["global_batch_size"] == 4
+    history = json.loads((output / "history.json").read_text())
+    assert len(history["loss"]) == 1 and "val_mean_iou" in history
+    assert (output / "checkpoints" / "best.weights.h5").is_file()
+    assert not (output / "backup").exists()
+    trained = RefineNet.from_preset(output / "preset")
+    assert trained.num_classes == NUM_CLASSES
+    logits = trained.predict(np.zeros((1, 32, 32, 3)), verbose=0)
+    assert logits.shape == (1, 32, 32, NUM_CLASSES)
+
+
+def _write_pairs(folder, count, size=8, num_classes=3):
+    rng = np.random.default_rng(0)
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir(parents=True)
+    for index in range(count):
+        image = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        mask = rng.integers(0, num_classes, (size, size), dtype=np.uint8)
+        Image.fromarray(image).save(folder / "images" / f"f{index}.png")
+        Image.fromarray(mask).save(folder / "masks" / f"f{index}.png")
+
+
+def test_folder_dataset_layout(tmp_path):
+    _write_pairs(tmp_path / "train", 3)
+    _write_pairs(tmp_path / "val", 2)
+    splits = trainer.load_dataset_splits(
+        "folder", data_dir=tmp_path, num_classes=3
+    )
+    assert splits.train_size == 3 and splits.class_names is None
+    image, mask = next(iter(splits.val))
+    assert image.shape == (8, 8, 3) and mask.shape == (8, 8)
+
+
+def test_folder_dataset_errors_name_the_argument(tmp_path):
+    with pytest.raises(ValueError, match="Received: num_classes=None"):
+        trainer.load_dataset_splits("folder", data_dir=tmp_path)
+    with pytest.raises(ValueError, match="Received: data_dir="):
+        trainer.load_dataset_splits("folder", data_dir=tmp_path, num_classes=2)
+    with pytest.raises(ValueError, match="Received: dataset='coco'"):
+        trainer.load_dataset_splits("coco")
