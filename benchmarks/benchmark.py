@@ -1,0 +1,313 @@
+"""RefineNet-101 and Light-Weight RefineNet-101: Keras vs PyTorch reference.
+
+Measures, each configuration in its own subprocess (so peak memory is its
+own), the median forward latency and images/s over `--repeats` runs after
+`--warmup` runs, the training step time (forward, loss, backward, SGD
+update), and peak resident memory (`ru_maxrss`). Keras runs eagerly
+(`eager`), as a `tf.function` (`graph`) or with XLA (`xla`), in float32 or
+`mixed_bfloat16` (only offered where the CPU has bf16 instructions); the
+PyTorch reference (`keras_refinenet.convert.reference_pytorch`) runs in
+`channels_last` (its fastest layout) or `contiguous` (NCHW). Both sides
+return stride-4 logits (the reference has no final upsampling), with the
+same thread count. Ratios are reference time / Keras time: above 1 means
+Keras is faster.
+
+Examples:
+    # quick run (a few minutes): 512x1024, batch 1, graph mode, float32
+    python benchmarks/benchmark.py
+    # the full table of the performance issue
+    python benchmarks/benchmark.py --sizes 512x1024 1024x2048 \
+        --batches 1 4 --modes eager graph xla --precisions float32 \
+        mixed_bfloat16 --torch-layouts channels_last contiguous
+"""
+
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+
+TRAIN_CROP = (512, 512)
+TRAIN_BATCH = 2
+SGD = {"learning_rate": 1e-4, "momentum": 0.9}
+
+
+def bf16_supported():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# === Workers (run in a subprocess) ===
+def keras_worker(config):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    precision = config["precision"]
+    if precision != "float32":
+        keras.config.set_dtype_policy(precision)
+    model = common.build_keras_model(config["model"])
+    batch = config["batch"]
+    height, width = config["size"]
+    rng = np.random.default_rng(0)
+    images = tf.constant(
+        rng.uniform(0, 255, (batch, height, width, 3)).astype("float32")
+    )
+    mode = config["mode"]
+    if config["task"] == "forward":
+        if mode == "eager":
+            step = model
+        else:
+            step = tf.function(
+                lambda x: model(x, training=False),
+                jit_compile=mode == "xla",
+            )
+        function = lambda: step(images).numpy()  # noqa: E731
+    else:
+        labels_shape = (batch, (height + 3) // 4, (width + 3) // 4)
+        labels = tf.constant(
+            rng.integers(0, common.NUM_CLASSES, labels_shape).astype("int32")
+        )
+        keras.Model.compile(
+            model,
+            optimizer=keras.optimizers.SGD(**SGD),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            run_eagerly=mode == "eager",
+            jit_compile=mode == "xla",
+        )
+        function = lambda: model.train_on_batch(images, labels)  # noqa: E731
+    return function
+
+
+def torch_worker(config):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    model = common.build_torch_model(config["model"])
+    batch = config["batch"]
+    height, width = config["size"]
+    rng = np.random.default_rng(0)
+    images = torch.from_numpy(
+        rng.normal(size=(batch, 3, height, width)).astype("float32")
+    )
+    if config["layout"] == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    if config["task"] == "forward":
+
+        def function():
+            with torch.inference_mode():
+                model(images)
+
+        return function
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    labels_shape = (batch, (height + 3) // 4, (width + 3) // 4)
+    labels = torch.from_numpy(
+        rng.integers(0, common.NUM_CLASSES, labels_shape).astype("int64")
+    )
+
+    def function():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+
+    return function
+
+
+def worker(config):
+    build = keras_worker if config["framework"] == "keras" else torch_worker
+    function = build(config)
+    seconds, times = common.median_time(
+        function, config["repeats"], config["warmup"]
+    )
+    common.emit(
+        {
+            **config,
+            "seconds": seconds,
+            "times": times,
+            "images_per_s": config["batch"] / seconds,
+            "peak_rss_gib": common.peak_rss_gib(),
+        }
+    )
+
+
+# === Driver ===
+def configurations(args):
+    tasks = [task for task in ("forward", "train") if task in args.tasks]
+    for model in args.models:
+        for task in tasks:
+            if task == "forward":
+                shapes = [
+                    (size, batch)
+                    for size in args.sizes
+                    for batch in args.batches
+                ]
+            else:
+                shapes = [(TRAIN_CROP, TRAIN_BATCH)]
+            for size, batch in shapes:
+                base = {
+                    "model": model,
+                    "task": task,
+                    "size": list(size),
+                    "batch": batch,
+                    "repeats": args.repeats,
+                    "warmup": args.warmup,
+                }
+                for layout in args.torch_layouts:
+                    yield {
+                        **base,
+                        "framework": "torch",
+                        "layout": layout,
+                        "mode": "eager",
+                        "precision": "float32",
+                    }
+                for mode in args.modes:
+                    for precision in args.precisions:
+                        yield {
+                            **base,
+                            "framework": "keras",
+                            "mode": mode,
+                            "precision": precision,
+                        }
+
+
+def describe(result):
+    if result["framework"] == "torch":
+        return f"torch {result['layout']}"
+    return f"keras {result['mode']} {result['precision']}"
+
+
+def print_table(results):
+    header = (
+        f"{'model':16} {'task':7} {'input':14} {'implementation':26} "
+        f"{'median s':>9} {'img/s':>7} {'peak GiB':>8} {'vs torch':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    reference = {}
+    for result in results:
+        if result.get("framework") == "torch" and "seconds" in result:
+            key = (
+                result["model"],
+                result["task"],
+                tuple(result["size"]),
+                result["batch"],
+            )
+            if result["layout"] == "channels_last" or key not in reference:
+                reference[key] = result["seconds"]
+    for result in results:
+        if "seconds" not in result:
+            print(f"FAILED {result.get('config')}: {result['error'][-300:]}")
+            continue
+        key = (
+            result["model"],
+            result["task"],
+            tuple(result["size"]),
+            result["batch"],
+        )
+        height, width = result["size"]
+        ratio = reference.get(key)
+        ratio = f"{ratio / result['seconds']:.2f}x" if ratio else "-"
+        print(
+            f"{result['model']:16} {result['task']:7} "
+            f"{result['batch']}x{height}x{width:<8} {describe(result):26} "
+            f"{result['seconds']:9.3f} {result['images_per_s']:7.3f} "
+            f"{result['peak_rss_gib']:8.2f} {ratio:>8}"
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]),
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["refinenet101", "lw_refinenet101"],
+        choices=sorted(common.MODELS),
+    )
+    parser.add_argument(
+        "--sizes", nargs="+", default=[(512, 1024)], type=common.parse_size
+    )
+    parser.add_argument("--batches", nargs="+", default=[1], type=int)
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["graph"],
+        choices=["eager", "graph", "xla"],
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["float32"],
+        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
+    parser.add_argument(
+        "--torch-layouts",
+        nargs="+",
+        default=["channels_last"],
+        choices=["channels_last", "contiguous"],
+    )
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["forward", "train"],
+        choices=["forward", "train"],
+    )
+    parser.add_argument("--repeats", default=3, type=int)
+    parser.add_argument("--warmup", default=1, type=int)
+    parser.add_argument(
+        "--timeout", default=1800, type=int, help="seconds per configuration"
+    )
+    parser.add_argument("--json", help="also write all results to this file")
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(json.loads(args.worker))
+        return
+    if "mixed_bfloat16" in args.precisions and not bf16_supported():
+        print("No bf16 instructions on this CPU: skipping mixed_bfloat16.")
+        args.precisions = [p for p in args.precisions if p != "mixed_bfloat16"]
+    print(f"load average before: {common.load_average()}")
+    print(f"conv3x3 rate: {common.conv3x3_rate():.1f} GFLOP/s")
+    results = []
+    for config in configurations(args):
+        try:
+            outputs = common.run_isolated(
+                __file__, ["--worker", json.dumps(config)], args.timeout
+            )
+        except Exception as error:  # a timeout: keep the other configs
+            outputs = [{"error": repr(error)}]
+        for output in outputs:
+            output.setdefault("config", config)
+            results.append(output)
+            if "seconds" in output:
+                print(
+                    f"  {output['model']} {output['task']} {output['size']} "
+                    f"b{output['batch']} {describe(output)}: "
+                    f"{output['seconds']:.3f} s",
+                    flush=True,
+                )
+            else:
+                print(f"  FAILED {config}", flush=True)
+    print(f"load average after: {common.load_average()}")
+    print_table(results)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
