@@ -466,6 +466,7 @@ def run_training(config, build_model=None):
         verbose=_verbosity(config.verbose),
     )
     seconds = time.time() - started
+    _remove_empty_dir(output / BACKUP_DIR_NAME)
     result = {
         "history": _history_for_json(history.history),
         "preset_dir": None,
@@ -501,7 +502,6 @@ def run_training(config, build_model=None):
             metadata["palette"] = None
         metadata.update(config.preset_metadata or {})
         preset_dir = model.save_to_preset(output / PRESET_DIR_NAME, metadata)
-        _remove_empty_dir(output / BACKUP_DIR_NAME)
         result["preset_dir"] = str(preset_dir)
         (output / HISTORY_FILE).write_text(
             json.dumps(result["history"], indent=2)

@@ -1,4 +1,8 @@
 import json
+import os
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -125,3 +129,43 @@ def test_folder_dataset_errors_name_the_argument(tmp_path):
         trainer.load_dataset_splits("folder", data_dir=tmp_path, num_classes=2)
     with pytest.raises(ValueError, match="Received: dataset='coco'"):
         trainer.load_dataset_splits("coco")
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@pytest.mark.large
+def test_multi_worker_train_on_two_local_workers(tmp_path):
+    preset = build_demo_model(NUM_CLASSES).save_to_preset(tmp_path / "start")
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+        env["TF_CONFIG"] = json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        )
+        args = _train_args(preset, tmp_path / f"out{index}")
+        args += ["--strategy", "multi-worker"]
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "keras_refinenet.cli.main", *args],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    assert "replicas=2, per-replica batch=2, global batch=4" in outputs[0]
+    assert (tmp_path / "out0" / "preset" / "model.weights.h5").is_file()
+    worker_files = [p for p in (tmp_path / "out1").rglob("*") if p.is_file()]
+    assert worker_files == []
