@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from keras_refinenet.cli import demo
@@ -43,3 +44,12 @@ def test_side_by_side_panels():
     # alpha 0.5 blend of 100 with (200, 0, 0) for class 1.
     assert tuple(overlay[0, 0]) == (150, 50, 50)
     assert (panel[:, width : width + gap] == demo.PANEL_GAP_COLOR).all()
+
+
+@pytest.mark.large
+def test_full_demo_reaches_the_target_mean_iou(tmp_path):
+    output = tmp_path / "demo"
+    assert main(["demo", "--output", str(output)]) == 0
+    report = json.loads((output / "metrics.json").read_text())
+    assert report["mean_iou"] >= demo.TARGET_MEAN_IOU
+    assert report["total_seconds"] < 600
