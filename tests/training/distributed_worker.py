@@ -16,6 +16,33 @@ IMAGE_SIZE = 16
 GLOBAL_BATCH = 8
 
 
+def _multiplier_steps(strategy):
+    """Distances moved by a plain and a multiplied variable in one step."""
+    import keras
+    import tensorflow as tf
+
+    from keras_refinenet.training.defaults import RefineNetSGD
+
+    with strategy.scope():
+        plain = keras.Variable([1.0])
+        multiplied = keras.Variable([1.0])
+        optimizer = RefineNetSGD(
+            learning_rate=0.1, learning_rate_multiplier=10.0
+        )
+        optimizer.set_multiplied_variables([multiplied])
+        optimizer.build([plain, multiplied])
+
+    @tf.function
+    def step():
+        def apply():
+            optimizer.apply([tf.ones(1), tf.ones(1)], [plain, multiplied])
+
+        strategy.run(apply)
+
+    step()
+    return [float(1.0 - v.numpy()[0]) for v in (plain, multiplied)]
+
+
 def main(mode, result_path):
     import tensorflow as tf
 
@@ -79,6 +106,7 @@ def main(mode, result_path):
         strategy, GLOBAL_BATCH
     )
     result = {
+        "multiplier_steps": _multiplier_steps(strategy),
         "replicas": strategy.num_replicas_in_sync,
         "per_replica_batch": per_replica,
         "global_batch": global_batch,

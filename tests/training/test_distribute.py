@@ -150,6 +150,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert (result["per_replica_batch"], result["global_batch"]) == (4, 8)
     assert all(loss == loss for loss in result["history"]["loss"])
     assert "val_mean_iou" in result["history"]
+    plain, multiplied = result["multiplier_steps"]
+    assert plain > 0 and multiplied == pytest.approx(10 * plain)
 
 
 def test_multi_worker_fit_needs_and_gets_the_fixes(tmp_path):
@@ -174,3 +176,5 @@ def test_multi_worker_fit_needs_and_gets_the_fixes(tmp_path):
     # Synchronous training: both workers report the same global numbers.
     assert worker0["history"] == pytest.approx(worker1["history"])
     assert len(worker0["history"]["val_mean_iou"]) == 2
+    plain, multiplied = worker0["multiplier_steps"]
+    assert plain > 0 and multiplied == pytest.approx(10 * plain)
