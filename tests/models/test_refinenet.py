@@ -1,0 +1,187 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_refinenet import RefineNet, resnet_backbone
+from tests import numpy_reference as ref
+
+# Trainable parameters of the authors' PyTorch RefineNet-101, 19 classes.
+PYTORCH_REFINENET101_PARAMS = 118_047_827
+
+
+def _np(variable):
+    return keras.ops.convert_to_numpy(variable)
+
+
+def _count(weights):
+    return sum(math.prod(w.shape) for w in weights)
+
+
+@pytest.mark.parametrize("library", ["keras_cv", "keras_hub"])
+def test_refinenet101_parameter_count_matches_pytorch(library):
+    model = RefineNet(resnet_backbone(101, library=library), num_classes=19)
+    assert _count(model.trainable_weights) == PYTORCH_REFINENET101_PARAMS
+
+
+def _rcu(x, layer):
+    convs = [
+        (_np(c.kernel), None if c.bias is None else _np(c.bias))
+        for c in layer.convs
+    ]
+    return ref.residual_conv_unit(x, list(zip(convs[0::2], convs[1::2])))
+
+
+def _crp(x, layer):
+    return ref.chained_residual_pooling(x, [_np(c.kernel) for c in layer.convs])
+
+
+def test_decoder_follows_the_reference_computation(tiny_model_factory, rng):
+    """Projection, RCUs, fusion, CRP and classifier wired as the authors do."""
+    model = tiny_model_factory()
+    images = rng.uniform(0, 255, size=(1, 67, 45, 3)).astype("float32")
+    features = model.feature_extractor(model.image_normalization(images))
+    features = [np.asarray(f, np.float64) for f in reversed(features)]
+    x = None
+    for level, feature in enumerate(features, start=1):
+        block = model.get_layer(f"refinenet_block{level}")
+        projection = model.get_layer(f"level{level}_projection")
+        assert projection.bias is None
+        path = ref.conv2d_same(feature, _np(projection.kernel))
+        path = _rcu(path, block.adaptive_rcus[0])
+        if x is None:
+            fused = path
+        else:
+            assert block.adaptive_rcus[1] is None
+            fused = ref.multi_resolution_fusion(
+                [path, x], [_np(c.kernel) for c in block.fusion.convs]
+            )
+        x = _rcu(_crp(ref.relu(fused), block.crp), block.output_rcu)
+    classifier = model.get_layer("classifier")
+    logits = ref.conv2d_same(x, _np(classifier.kernel), _np(classifier.bias))
+    want = ref.resize_bilinear(logits, images.shape[1:3], align_corners=True)
+    got = np.asarray(model(images, training=False))
+    np.testing.assert_allclose(
+        got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max()
+    )
+
+
+def test_layer_widths_follow_the_paper_defaults():
+    model = RefineNet(resnet_backbone(101), num_classes=19)
+    kernel_shapes = {
+        name: tuple(model.get_layer(name).kernel.shape)
+        for name in [f"level{k}_projection" for k in range(1, 5)]
+        + ["classifier"]
+    }
+    assert kernel_shapes == {
+        "level1_projection": (3, 3, 2048, 512),
+        "level2_projection": (3, 3, 1024, 256),
+        "level3_projection": (3, 3, 512, 256),
+        "level4_projection": (3, 3, 256, 256),
+        "classifier": (3, 3, 256, 19),
+    }
+    block2 = model.get_layer("refinenet_block2")
+    assert [tuple(c.kernel.shape) for c in block2.fusion.convs] == [
+        (3, 3, 256, 256),
+        (3, 3, 512, 256),
+    ]
+    assert block2.crp.num_stages == 4 and block2.output_rcu.num_blocks == 3
+    assert model.get_layer("refinenet_block1").adaptive_rcus[0].num_blocks == 2
+
+
+@pytest.mark.parametrize("size", [(97, 133), (64, 64), (33, 50)])
+def test_any_input_size(tiny_model_factory, size, rng):
+    model = tiny_model_factory()
+    images = rng.uniform(0, 255, size=(2, *size, 3)).astype("float32")
+    assert model(images).shape == (2, *size, 3)
+
+
+def test_stride4_output(tiny_model_factory, rng):
+    model = tiny_model_factory(upsample_output=False)
+    images = rng.uniform(0, 255, size=(1, 97, 133, 3)).astype("float32")
+    assert model(images).shape == (1, 25, 34, 3)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_logits_are_float32_under_mixed_precision(tiny_model_factory, policy):
+    keras.config.set_dtype_policy(policy)
+    model = tiny_model_factory()
+    logits = model(np.full((1, 40, 52, 3), 128.0, "float32"))
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert model.get_layer("classifier").compute_dtype != "float32"
+    assert np.isfinite(np.asarray(logits)).all()
+
+
+def test_dropout_only_in_training(tiny_model_factory, rng):
+    model = tiny_model_factory()
+    images = rng.uniform(0, 255, size=(1, 32, 32, 3)).astype("float32")
+    np.testing.assert_array_equal(
+        np.asarray(model(images, training=False)), np.asarray(model(images))
+    )
+    assert not np.allclose(
+        np.asarray(model(images, training=True)), np.asarray(model(images))
+    )
+
+
+def test_keras_file_round_trip(tiny_model_factory, tmp_path, rng):
+    model = tiny_model_factory(library="keras_hub", align_corners=False)
+    images = rng.uniform(0, 255, size=(1, 45, 61, 3)).astype("float32")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, RefineNet)
+    assert restored.get_config()["align_corners"] is False
+    np.testing.assert_allclose(restored(images), model(images), atol=1e-5)
+
+
+def test_keras_hub_backbone(tiny_model_factory, rng):
+    model = tiny_model_factory(library="keras_hub")
+    assert type(model.backbone).__module__.startswith("keras_hub")
+    assert model(np.zeros((1, 37, 41, 3), "float32")).shape == (1, 37, 41, 3)
+
+
+def test_freeze_backbone(tiny_model_factory):
+    full = tiny_model_factory()
+    frozen = tiny_model_factory(freeze_backbone=True)
+    backbone_params = _count(full.backbone.trainable_weights)
+    assert _count(frozen.trainable_weights) == (
+        _count(full.trainable_weights) - backbone_params
+    )
+
+
+def test_freeze_batchnorm_runs_in_inference_mode(tiny_model_factory, rng):
+    model = tiny_model_factory(
+        freeze_batchnorm=True, backbone_dropout=0.0, classifier_dropout=0.0
+    )
+    batchnorms = [
+        layer
+        for layer in model.backbone._flatten_layers()
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert batchnorms and not any(bn.trainable for bn in batchnorms)
+    assert any(w.trainable for w in model.backbone.weights)
+    images = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        model(images, training=True), model(images, training=False), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_classes": 0}, "num_classes=0"),
+        ({"num_classes": 3, "backbone_dropout": 1.0}, "backbone_dropout=1.0"),
+        ({"num_classes": 3, "decoder_filters": -2}, "decoder_filters=-2"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RefineNet(resnet_backbone(50), **kwargs)
+
+
+def test_backbone_without_pyramid_is_refused():
+    inputs = keras.Input((None, None, 3))
+    plain = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+    with pytest.raises(ValueError, match="feature pyramid"):
+        RefineNet(plain, num_classes=2)
