@@ -1,0 +1,95 @@
+"""Every script in examples/ runs end to end in its --smoke mode."""
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "examples"
+TIMEOUT_SECONDS = 240
+# Script -> (extra arguments, lines its output must contain, output files).
+EXPECTED = {
+    "train_cityscapes.py": (
+        [],
+        ["wrote the trained preset", "mean IoU", "road"],
+        [],
+    ),
+    "finetune_folder_dataset.py": (
+        [],
+        ["classifier rebuilt for 4 classes", "triangle", "mean IoU"],
+        [],
+    ),
+    "convert_official_weights.py": (
+        [],
+        ["Largest relative logit difference Keras vs PyTorch", "Saved"],
+        [],
+    ),
+    "predict_and_visualize.py": (
+        ["--output", "{out}"],
+        ["Wrote 2 predictions"],
+        ["legend.png", "synthetic_0_overlay.png", "synthetic_1_ids.png"],
+    ),
+    "export_for_tf_serving.py": (
+        ["--model-base", "{out}"],
+        ["agreement with Keras 1.0000", "tensorflow/serving"],
+        ["1/saved_model.pb"],
+    ),
+    "serving_client.py": (
+        ["--output", "{out}"],
+        ["Stand-in TensorFlow Serving", "the server refused it"],
+        ["image_0_overlay.png", "image_1_overlay.png"],
+    ),
+    "multi_worker_train.py": (
+        [],
+        ["worker_0: done, chief=True", "worker_1: done, chief=False"],
+        [],
+    ),
+}
+
+
+def test_every_example_is_tested():
+    scripts = {path.name for path in EXAMPLES_DIR.glob("*.py")}
+    assert scripts == set(EXPECTED)
+
+
+def _run(arguments, tmp_path):
+    env = dict(os.environ, TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    return subprocess.run(
+        [sys.executable, *arguments],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+    )
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_example_smoke(script, tmp_path):
+    extra, expected_lines, expected_files = EXPECTED[script]
+    out = tmp_path / "out"
+    arguments = [str(EXAMPLES_DIR / script), "--smoke"]
+    arguments += [arg.format(out=out) for arg in extra]
+    result = _run(arguments, tmp_path)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    for line in expected_lines:
+        assert line in result.stdout, (line, result.stdout[-4000:])
+    for name in expected_files:
+        assert (out / name).is_file(), (name, sorted(out.rglob("*")))
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_example_help(script, tmp_path):
+    result = _run([str(EXAMPLES_DIR / script), "--help"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--smoke" in result.stdout
+
+
+def test_missing_required_arguments_are_reported(tmp_path):
+    result = _run([str(EXAMPLES_DIR / "predict_and_visualize.py")], tmp_path)
+    assert result.returncode == 2
+    assert "Received: preset=None" in result.stderr
