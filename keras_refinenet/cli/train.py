@@ -5,6 +5,7 @@ import sys
 from keras_refinenet.training.distribute import STRATEGY_NAMES
 from keras_refinenet.training.trainer import (
     DATASET_NAMES,
+    DEFAULT_CLIPNORM,
     EXIT_NAN_LOSS,
     PRECISION_POLICIES,
     TrainConfig,
@@ -68,7 +69,12 @@ def add_parser(subparsers):
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--decoder-lr-multiplier", type=float, default=1.0)
     parser.add_argument("--warmup-steps", type=int, default=0)
-    parser.add_argument("--clipnorm", type=float)
+    parser.add_argument(
+        "--clipnorm",
+        type=float,
+        default=DEFAULT_CLIPNORM,
+        help="clip the global gradient norm (0 disables; default 1.0)",
+    )
     parser.add_argument(
         "--scale-range",
         type=float,
@@ -128,7 +134,7 @@ def config_from_args(args):
         weight_decay="auto" if args.weight_decay is None else args.weight_decay,
         decoder_lr_multiplier=args.decoder_lr_multiplier,
         warmup_steps=args.warmup_steps,
-        global_clipnorm=args.clipnorm,
+        global_clipnorm=args.clipnorm or None,
         scale_range=tuple(args.scale_range),
         validation_steps=args.validation_steps,
         load_weights=not args.no_weights,

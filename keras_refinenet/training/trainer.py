@@ -30,6 +30,7 @@ VAL_SPLIT = "val"
 SYNTHETIC_TRAIN_SEED = 1
 SYNTHETIC_VAL_SEED = 2
 EXIT_NAN_LOSS = 3
+DEFAULT_CLIPNORM = 1.0
 LOG_PREFIX = "[keras-refinenet]"
 
 
@@ -64,7 +65,9 @@ class TrainConfig:
         weight_decay: decoupled weight decay, `"auto"` or `None`.
         decoder_lr_multiplier: decoder learning-rate factor.
         warmup_steps: linear warm-up steps.
-        global_clipnorm: gradient clipping norm, `None` for none.
+        global_clipnorm: global gradient-norm clipping, `None` for none.
+            The default (1.0) keeps randomly initialised decoders from
+            diverging in the first steps.
         scale_range: `(min, max)` random scale of training images.
         validation_steps: validation batches per epoch, `None` for all,
             0 to skip validation.
@@ -100,7 +103,7 @@ class TrainConfig:
     weight_decay: object = "auto"
     decoder_lr_multiplier: float = 1.0
     warmup_steps: int = 0
-    global_clipnorm: float | None = None
+    global_clipnorm: float | None = DEFAULT_CLIPNORM
     scale_range: tuple | None = (0.5, 2.0)
     validation_steps: int | None = None
     load_weights: bool = True

@@ -61,6 +61,11 @@ def test_arguments_become_a_config(tmp_path):
     assert config.mixed_precision == "mixed_bfloat16"
     assert config.jit_compile is False
     assert config.weight_decay == "auto" and config.load_weights
+    assert config.global_clipnorm == 1.0
+    args = build_parser().parse_args(
+        _train_args("p", tmp_path, "--clipnorm", "0")
+    )
+    assert train_cli.config_from_args(args).global_clipnorm is None
 
 
 def test_unknown_strategy_is_rejected(tmp_path):
