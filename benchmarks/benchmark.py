@@ -268,7 +268,12 @@ def main(argv=None):
         choices=["forward", "train"],
     )
     parser.add_argument("--repeats", default=3, type=int)
-    parser.add_argument("--warmup", default=1, type=int)
+    parser.add_argument(
+        "--warmup",
+        default=2,
+        type=int,
+        help="PyTorch's oneDNN needs two calls to reach its speed",
+    )
     parser.add_argument(
         "--timeout", default=1800, type=int, help="seconds per configuration"
     )
