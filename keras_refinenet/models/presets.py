@@ -61,12 +61,28 @@ AUTHORS_VOC_MIOU = {
 }
 
 
-def _config(depth, library, num_classes, architecture=None):
+# The MatConvNet release: Caffe ResNet input (0..255 RGB minus the ImageNet
+# mean image, no scaling) and the "improved" pooling chain (conv first).
+MATCONVNET_NORMALIZATION = {
+    "image_scale": 1.0,
+    "image_mean": [123.68, 116.779, 103.939],
+    "image_std": [1.0, 1.0, 1.0],
+}
+MATCONVNET_ARCHITECTURE = {"crp_conv_before_pool": True}
+
+
+def _config(
+    depth,
+    library,
+    num_classes,
+    architecture=None,
+    normalization=IMAGENET_NORMALIZATION,
+):
     return {
         "backbone": {"library": library, "depth": depth},
         "num_classes": num_classes,
         **(architecture or {}),
-        **IMAGENET_NORMALIZATION,
+        **normalization,
     }
 
 
@@ -185,7 +201,13 @@ PRESETS = {
                 ),
             ),
         },
-        "config": _config(101, "keras_cv", CITYSCAPES_NUM_CLASSES),
+        "config": _config(
+            101,
+            "keras_cv",
+            CITYSCAPES_NUM_CLASSES,
+            MATCONVNET_ARCHITECTURE,
+            MATCONVNET_NORMALIZATION,
+        ),
     },
     "refinenet101_voc": _voc_preset(101),
     "refinenet152_voc": _voc_preset(152),
