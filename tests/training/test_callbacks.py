@@ -155,3 +155,22 @@ def test_sigkill_then_resume_keeps_completed_epochs(tmp_path):
     assert epochs_run == [2, 3]
     assert resumed_events[-1]["event"] == "done"
     assert not (tmp_path / "backup" / "chief").exists()
+
+
+def test_tensorboard_logs_go_to_the_chief_output(tmp_path, monkeypatch):
+    from keras_refinenet.training import callbacks as callbacks_module
+
+    monkeypatch.setattr(callbacks_module, "tensorboard_available", lambda: True)
+    chief = training_callbacks(tmp_path)
+    board = next(c for c in chief if isinstance(c, keras.callbacks.TensorBoard))
+    assert pathlib.Path(board.log_dir) == tmp_path / "logs"
+    worker = training_callbacks(tmp_path, chief=False, worker_name="worker_1")
+    board = next(
+        c for c in worker if isinstance(c, keras.callbacks.TensorBoard)
+    )
+    assert not pathlib.Path(board.log_dir).is_relative_to(tmp_path)
+    monkeypatch.setattr(
+        callbacks_module, "tensorboard_available", lambda: False
+    )
+    names = [type(c).__name__ for c in training_callbacks(tmp_path)]
+    assert "TensorBoard" not in names
