@@ -125,7 +125,7 @@ def preset_rows(presets):
                 "preset": f"`{name}`",
                 "architecture": _architecture(config),
                 "backbone": metadata.get("backbone") or "",
-                "classes": str(config["num_classes"]),
+                "classes": str(config.get("num_classes", "-")),
                 "dataset": metadata.get("dataset") or "-",
                 "weights": _weights(metadata),
                 "reported mIoU": "-" if miou is None else f"{miou}",
