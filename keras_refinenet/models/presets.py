@@ -119,11 +119,15 @@ def _architecture_preset(depth):
 
 def _voc_preset(depth):
     name = f"refinenet{depth}_voc"
+    release = (
+        "trained on PASCAL VOC 2012 by the authors (PyTorch release)"
+        if depth == PYTORCH_RELEASE_DEPTH
+        else "for PASCAL VOC 2012 (no official PyTorch checkpoint)"
+    )
     metadata = {
         "description": (
-            f"RefineNet-{depth} trained on PASCAL VOC 2012 by the authors "
-            "(PyTorch release), on a keras-hub ResNet backbone in the "
-            "torchvision layout."
+            f"RefineNet-{depth} {release}, on a keras-hub ResNet backbone "
+            "in the torchvision layout."
         ),
         "backbone": f"ResNet-{depth} (keras-hub, torch layout)",
         "dataset": "voc",

@@ -1,0 +1,52 @@
+"""`keras-refinenet presets`: the built-in presets and their weights."""
+
+WEIGHTS_STATUS = {True: "on disk", False: "missing", None: "none"}
+
+
+def add_parser(subparsers):
+    """Adds the `presets` sub-command."""
+    parser = subparsers.add_parser(
+        "presets",
+        help="list built-in presets and whether their weights are here",
+        description="Lists the built-in presets, what each is, and whether "
+        "its weights are in the preset cache ($KERAS_REFINENET_CACHE).",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also show where each checkpoint comes from and how to convert",
+    )
+    parser.set_defaults(func=run)
+
+
+def preset_rows():
+    """`(name, weights status, description, metadata)` per preset."""
+    from keras_refinenet.models.preset_io import preset_metadata
+    from keras_refinenet.models.presets import PRESETS
+
+    rows = []
+    for name in PRESETS:
+        metadata = preset_metadata(name)
+        on_disk = metadata.get("weights_on_disk")
+        status = WEIGHTS_STATUS[on_disk if metadata.get("weights") else None]
+        if not metadata.get("weights") and on_disk:
+            status = WEIGHTS_STATUS[True]
+        rows.append((name, status, metadata["description"], metadata))
+    return rows
+
+
+def run(args):
+    """Prints the preset table; returns the exit code."""
+    from keras_refinenet.models.preset_io import cache_dir
+
+    rows = preset_rows()
+    width = max(len(name) for name, *_ in rows)
+    print(f"{'preset':<{width}}  {'weights':<8}  description")
+    for name, status, description, metadata in rows:
+        print(f"{name:<{width}}  {status:<8}  {description}")
+        weights = metadata.get("weights")
+        if args.verbose and weights:
+            print(f"{'':<{width}}  {'':<8}  source: {weights['source']}")
+            print(f"{'':<{width}}  {'':<8}  convert: {weights['how_to_get']}")
+    print(f"\nPreset cache: {cache_dir() / 'presets'}")
+    return 0
