@@ -53,7 +53,9 @@ def keras_worker(config):
     precision = config["precision"]
     if precision != "float32":
         keras.config.set_dtype_policy(precision)
-    model = common.build_keras_model(config["model"])
+    model = common.build_keras_model(
+        config["model"], decoder_conv=config["decoder_conv"]
+    )
     batch = config["batch"]
     height, width = config["size"]
     rng = np.random.default_rng(0)
@@ -173,18 +175,22 @@ def configurations(args):
                     }
                 for mode in args.modes:
                     for precision in args.precisions:
-                        yield {
-                            **base,
-                            "framework": "keras",
-                            "mode": mode,
-                            "precision": precision,
-                        }
+                        for conv in args.decoder_convs:
+                            yield {
+                                **base,
+                                "framework": "keras",
+                                "mode": mode,
+                                "precision": precision,
+                                "decoder_conv": conv,
+                            }
 
 
 def describe(result):
     if result["framework"] == "torch":
         return f"torch {result['layout']}"
-    return f"keras {result['mode']} {result['precision']}"
+    conv = result["decoder_conv"]
+    conv = "" if conv == "direct" else f" {conv}"
+    return f"keras {result['mode']} {result['precision']}{conv}"
 
 
 def print_table(results):
@@ -254,6 +260,13 @@ def main(argv=None):
         nargs="+",
         default=["float32"],
         choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    )
+    parser.add_argument(
+        "--decoder-convs",
+        nargs="+",
+        default=["direct"],
+        choices=common.DECODER_CONVS,
+        help="decoder 3x3 convolutions: direct or Winograd (tile 2 or 4)",
     )
     parser.add_argument(
         "--torch-layouts",

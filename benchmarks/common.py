@@ -41,9 +41,60 @@ def parse_size(text):
     return int(height), int(width)
 
 
-def build_keras_model(name, upsample_output=False, dtype=None):
+DECODER_CONVS = ("direct", "winograd2", "winograd4")
+# Modules whose `conv2d` helper builds the decoder's convolutions.
+DECODER_CONV_MODULES = (
+    "keras_refinenet.layers.residual_conv_unit",
+    "keras_refinenet.layers.chained_residual_pooling",
+    "keras_refinenet.layers.multi_resolution_fusion",
+    "keras_refinenet.models.refinenet",
+)
+
+
+def use_decoder_conv(kind):
+    """Experiment hook: build the decoder's 3x3 convolutions as `kind`.
+
+    `"winograd2"`/`"winograd4"` make every 3x3 convolution built by the
+    RefineNet layers' `conv2d` helper a `WinogradConv2D` with that tile
+    size (same weights and names); `"direct"` leaves them alone.
+    """
+    import importlib
+
+    from keras_refinenet.layers import utils
+    from keras_refinenet.layers.winograd_conv import WinogradConv2D
+
+    if kind not in DECODER_CONVS:
+        raise ValueError(
+            f"`kind` must be one of {DECODER_CONVS}. Received: kind={kind!r}"
+        )
+    direct = utils.conv2d
+
+    def conv2d(filters, kernel_size, use_bias, kernel_initializer, dtype, name):
+        if kind == "direct" or kernel_size != 3:
+            return direct(
+                filters, kernel_size, use_bias, kernel_initializer, dtype, name
+            )
+        return WinogradConv2D(
+            filters,
+            kernel_size,
+            tile_size=int(kind[-1]),
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            dtype=dtype,
+            name=name,
+        )
+
+    for module in DECODER_CONV_MODULES:
+        importlib.import_module(module).conv2d = conv2d
+
+
+def build_keras_model(
+    name, upsample_output=False, dtype=None, decoder_conv="direct"
+):
     """A randomly initialised Keras RefineNet of benchmark model `name`."""
     from keras_refinenet.models.backbones import resnet_backbone
+
+    use_decoder_conv(decoder_conv)
     from keras_refinenet.models.refinenet import RefineNet
 
     spec = MODELS[name]
@@ -105,10 +156,13 @@ def peak_rss_gib():
 def keras_conv_flops(model, images):
     """FLOPs (2 per multiply-add) of the convolutions in one forward call.
 
-    Runs `model` eagerly once with `Conv2D.call` and `DepthwiseConv2D.call`
-    wrapped to record their output shapes, so nested layers are counted.
+    Runs `model` eagerly once with the `call` of `Conv2D`, `DepthwiseConv2D`
+    and `WinogradConv2D` wrapped to record output shapes, so nested layers
+    are counted; Winograd convolutions count as their direct equivalent.
     """
     import keras
+
+    from keras_refinenet.layers.winograd_conv import WinogradConv2D
 
     records = []
     originals = {}
@@ -123,7 +177,7 @@ def keras_conv_flops(model, images):
             # kernels (kh, kw, cin, multiplier) use one input per output.
             kernel = self.kernel.shape
             per_output = kernel[0] * kernel[1]
-            if cls is keras.layers.Conv2D:
+            if cls is not keras.layers.DepthwiseConv2D:
                 per_output *= kernel[2]
             count = 1
             for dim in outputs.shape:
@@ -136,6 +190,7 @@ def keras_conv_flops(model, images):
     try:
         wrap(keras.layers.Conv2D)
         wrap(keras.layers.DepthwiseConv2D)
+        wrap(WinogradConv2D)
         model(images, training=False)
     finally:
         for cls, original in originals.items():

@@ -23,10 +23,13 @@ import common  # noqa: E402
 def build(args):
     if args.model:
         return common.build_keras_model(
-            args.model, upsample_output=args.upsample_output
+            args.model,
+            upsample_output=args.upsample_output,
+            decoder_conv=args.decoder_conv,
         )
     from keras_refinenet.models.refinenet import RefineNet
 
+    common.use_decoder_conv(args.decoder_conv)
     return RefineNet.from_preset(
         args.preset, load_weights=False, upsample_output=args.upsample_output
     )
@@ -41,6 +44,9 @@ def main(argv=None):
     parser.add_argument("--batch", default=1, type=int)
     parser.add_argument("--repeats", default=3, type=int)
     parser.add_argument("--warmup", default=1, type=int)
+    parser.add_argument(
+        "--decoder-conv", default="direct", choices=common.DECODER_CONVS
+    )
     parser.add_argument(
         "--upsample-output",
         action="store_true",
@@ -63,6 +69,22 @@ def main(argv=None):
     seconds, times = common.median_time(
         lambda: forward(images).numpy(), args.repeats, args.warmup
     )
+    difference = None
+    if args.decoder_conv != "direct":
+        common.use_decoder_conv("direct")
+        reference = build(
+            argparse.Namespace(**{**vars(args), "decoder_conv": "direct"})
+        )
+        reference.set_weights(model.get_weights())
+        expected = reference(images, training=False).numpy()
+        actual = forward(images).numpy()
+        difference = np.max(np.abs(actual - expected)) / np.max(
+            np.abs(expected)
+        )
+        direct = tf.function(lambda x: reference(x, training=False))
+        direct_seconds, _ = common.median_time(
+            lambda: direct(images).numpy(), args.repeats, args.warmup
+        )
     rate = common.conv3x3_rate()
     achieved = flops / seconds / 1e9
     name = args.model or args.preset
@@ -74,6 +96,10 @@ def main(argv=None):
     print(f"achieved         {achieved:.1f} GFLOP/s")
     print(f"3x3 conv rate    {rate:.1f} GFLOP/s (same run)")
     print(f"ratio            {achieved / rate:.2f}")
+    if difference is not None:
+        print(f"direct decoder   {direct_seconds:.3f} s median (same run)")
+        print(f"speed-up         {direct_seconds / seconds:.2f}x")
+        print(f"max |diff| / max |direct output|  {difference:.1e}")
     print(f"peak RSS         {common.peak_rss_gib():.2f} GiB")
     print(f"load average     {common.load_average()}")
 
