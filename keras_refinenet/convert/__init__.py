@@ -1,0 +1,43 @@
+"""Converters from published RefineNet checkpoints and ImageNet backbones.
+
+Importing this package does not need `torch`; reading PyTorch checkpoints
+does (`keras_refinenet.convert.reference_pytorch` too).
+"""
+
+from keras_refinenet.convert.checkpoints import (
+    CheckpointMismatchError,
+    TorchNotInstalledError,
+    UnsafeCheckpointError,
+    load_torch_state_dict,
+)
+from keras_refinenet.convert.imagenet import (
+    imagenet_backbone,
+    imagenet_refinenet,
+    keras_hub_refinenet,
+)
+from keras_refinenet.convert.install import save_converted
+from keras_refinenet.convert.light_weight_refinenet import (
+    convert_light_weight_refinenet,
+    light_weight_refinenet,
+)
+from keras_refinenet.convert.matconvnet import convert_matconvnet
+from keras_refinenet.convert.refinenet_pytorch import (
+    convert_refinenet_pytorch,
+    convert_state_dict,
+)
+
+__all__ = [
+    "CheckpointMismatchError",
+    "TorchNotInstalledError",
+    "UnsafeCheckpointError",
+    "convert_light_weight_refinenet",
+    "convert_matconvnet",
+    "convert_refinenet_pytorch",
+    "convert_state_dict",
+    "imagenet_backbone",
+    "imagenet_refinenet",
+    "keras_hub_refinenet",
+    "light_weight_refinenet",
+    "load_torch_state_dict",
+    "save_converted",
+]
