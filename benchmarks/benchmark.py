@@ -54,7 +54,7 @@ def keras_worker(config):
     if precision != "float32":
         keras.config.set_dtype_policy(precision)
     model = common.build_keras_model(
-        config["model"], decoder_conv=config["decoder_conv"]
+        config["model"], decoder_conv=config.get("decoder_conv", "direct")
     )
     batch = config["batch"]
     height, width = config["size"]
@@ -165,7 +165,13 @@ def configurations(args):
                     "repeats": args.repeats,
                     "warmup": args.warmup,
                 }
-                for layout in args.torch_layouts:
+                # No PyTorch reference for the MobileNet model.
+                layouts = (
+                    []
+                    if "mobilenet" in common.MODELS[model]
+                    else (args.torch_layouts)
+                )
+                for layout in layouts:
                     yield {
                         **base,
                         "framework": "torch",
@@ -188,7 +194,7 @@ def configurations(args):
 def describe(result):
     if result["framework"] == "torch":
         return f"torch {result['layout']}"
-    conv = result["decoder_conv"]
+    conv = result.get("decoder_conv", "direct")
     conv = "" if conv == "direct" else f" {conv}"
     return f"keras {result['mode']} {result['precision']}{conv}"
 
@@ -270,7 +276,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--torch-layouts",
-        nargs="+",
+        nargs="*",
         default=["channels_last"],
         choices=["channels_last", "contiguous"],
     )
