@@ -147,7 +147,6 @@ def test_refinenet101_logits_match_reference():
         )
 
 
-@pytest.mark.large
 @pytest.mark.parametrize("depth", [101, 152])
 def test_light_weight_deep_logits_match_reference(depth):
     reference = _reference(depth, light_weight=True)
@@ -190,3 +189,37 @@ def test_extra_and_missing_keys_are_listed():
     message = str(info.value)
     assert "1 missing keys:\n    layer2.0.bn1.running_var" in message
     assert "1 unexpected keys:\n    aux_head.weight" in message
+
+
+def test_light_weight_preset_has_the_reference_parameter_count():
+    from keras_refinenet import RefineNet
+
+    model = RefineNet.from_preset("lwrefinenet50_voc", load_weights=False)
+    reference = build_reference_refinenet(50, 21, light_weight=True)
+    expected = sum(p.numel() for p in reference.parameters()) + sum(
+        b.numel()
+        for name, b in reference.named_buffers()
+        if not name.endswith("num_batches_tracked")
+    )
+    assert model.count_params() == expected
+    # The authors' table: 27 M parameters for RF-LW-ResNet-50.
+    assert round(sum(p.numel() for p in reference.parameters()) / 1e6) == 27
+
+
+@pytest.mark.parametrize(
+    "depth, light_weight, num_classes, millions",
+    [(50, True, 21, 27), (101, True, 21, 46), (152, True, 21, 62)],
+)
+def test_reference_parameter_counts_match_the_authors(
+    depth, light_weight, num_classes, millions
+):
+    """The Light-Weight RefineNet README table (params, M)."""
+    reference = build_reference_refinenet(depth, num_classes, light_weight)
+    count = sum(p.numel() for p in reference.parameters())
+    assert round(count / 1e6) == millions
+
+
+def test_reference_refinenet101_parameter_count():
+    """The trainable parameter count of the authors' rf101, 19 classes."""
+    reference = build_reference_refinenet(101, 19)
+    assert sum(p.numel() for p in reference.parameters()) == 118_047_827
