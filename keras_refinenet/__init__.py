@@ -2,11 +2,15 @@
 
 from keras_refinenet import layers
 from keras_refinenet.models.backbones import resnet_backbone
-from keras_refinenet.models.preset_io import PresetWeightsNotFoundError
+from keras_refinenet.models.preset_io import (
+    CorruptedWeightsError,
+    PresetWeightsNotFoundError,
+)
 from keras_refinenet.models.refinenet import RefineNet
 from keras_refinenet.version import __version__
 
 __all__ = [
+    "CorruptedWeightsError",
     "PresetWeightsNotFoundError",
     "RefineNet",
     "__version__",
