@@ -262,7 +262,13 @@ def run_isolated(script, arguments, timeout=None):
     ]
     if completed.returncode or not results:
         tail = (completed.stderr or completed.stdout)[-2000:]
-        return [{"error": tail, "arguments": arguments}]
+        return [
+            {
+                "error": tail,
+                "returncode": completed.returncode,
+                "arguments": arguments,
+            }
+        ]
     return results
 
 
