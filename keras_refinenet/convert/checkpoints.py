@@ -100,6 +100,12 @@ def load_torch_state_dict(path):
         UnsafeCheckpointError: the file holds objects other than tensors
             and plain containers (such a pickle could run code).
         FileNotFoundError: `path` does not exist.
+
+    Example:
+
+    >>> state_dict = load_torch_state_dict("rf101.pth")  # doctest: +SKIP
+    >>> state_dict["clf_conv.weight"].shape  # doctest: +SKIP
+    (21, 256, 3, 3)
     """
     path = os.fspath(path)
     if not os.path.isfile(path):

@@ -134,6 +134,10 @@ def imagenet_backbone(depth, source=None):
     Returns:
         The keras-cv backbone. It expects RGB input normalised with
         `CAFFE_NORMALIZATION`.
+
+    Example:
+
+    >>> backbone = imagenet_backbone(50)  # doctest: +SKIP
     """
     source = applications_resnet(depth) if source is None else source
     if _depth_of(source) != depth:
@@ -195,6 +199,11 @@ def keras_hub_refinenet(preset, num_classes, **kwargs):
 
     Returns:
         A `RefineNet` with the ImageNet mean/std normalisation.
+
+    Example:
+
+    >>> preset = "resnet_50_imagenet"
+    >>> model = keras_hub_refinenet(preset, 21)  # doctest: +SKIP
     """
     config = {**IMAGENET_NORMALIZATION, **kwargs}
     return RefineNet(

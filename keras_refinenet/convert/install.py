@@ -78,6 +78,10 @@ def save_converted(model, output=None, name=None, source=None, metadata=None):
 
     Returns:
         The preset directory as a `pathlib.Path`.
+
+    Example:
+
+    >>> save_converted(model, name="refinenet101_voc")  # doctest: +SKIP
     """
     if output is None and name is None:
         raise ValueError(

@@ -49,6 +49,11 @@ def convert_light_weight_refinenet(checkpoint, num_classes=None, **kwargs):
 
     Returns:
         The converted `RefineNet`.
+
+    Example:
+
+    >>> path = "rf_lw101_voc.pth"
+    >>> model = convert_light_weight_refinenet(path)  # doctest: +SKIP
     """
     state_dict = (
         checkpoint

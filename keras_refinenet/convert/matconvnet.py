@@ -273,6 +273,11 @@ def convert_matconvnet(params_or_path, depth=101, num_classes=None, **kwargs):
 
     Returns:
         The converted `RefineNet` (keras-cv backbone, Caffe layout).
+
+    Example:
+
+    >>> path = "refinenet_res101_cityscapes.mat"
+    >>> model = convert_matconvnet(path)  # doctest: +SKIP
     """
     params = (
         dict(params_or_path)

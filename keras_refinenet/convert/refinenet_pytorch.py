@@ -236,6 +236,12 @@ def convert_state_dict(
     Raises:
         CheckpointMismatchError: keys or shapes do not match, listing the
             first mismatches.
+
+    Example:
+
+    >>> path = "rf101_voc.pth"
+    >>> state_dict = load_torch_state_dict(path)  # doctest: +SKIP
+    >>> model = convert_state_dict(state_dict)  # doctest: +SKIP
     """
     depth = depth or infer_depth(state_dict)
     num_classes = num_classes or infer_num_classes(state_dict)

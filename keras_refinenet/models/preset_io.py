@@ -135,6 +135,19 @@ def cached_preset_dir(name):
 
 
 def is_preset_dir(path):
+    """Whether `path` is a directory holding a preset's `config.json`.
+
+    Args:
+        path: a path-like object.
+
+    Returns:
+        `True` for a preset directory written by `save_to_preset`.
+
+    Example:
+
+    >>> is_preset_dir("/nonexistent")
+    False
+    """
     path = pathlib.Path(path)
     return path.is_dir() and (path / CONFIG_FILE).is_file()
 
