@@ -177,7 +177,7 @@ class WinogradConv2D(keras.layers.Conv2D):
 
     >>> import numpy as np
     >>> conv = WinogradConv2D(4, 3)
-    >>> conv(np.zeros((1, 9, 7, 2), "float32")).shape
+    >>> tuple(conv(np.zeros((1, 9, 7, 2), "float32")).shape)
     (1, 9, 7, 4)
     """
 

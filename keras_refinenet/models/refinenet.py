@@ -91,7 +91,7 @@ class ScaleImages(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> ScaleImages(0.5)(np.zeros((1, 10, 7, 3), "float32")).shape
+    >>> tuple(ScaleImages(0.5)(np.zeros((1, 10, 7, 3), "float32")).shape)
     (1, 5, 4, 3)
     """
 
