@@ -417,6 +417,8 @@ def save_preset(model, preset_dir, metadata=None):
     preset_dir = pathlib.Path(preset_dir)
     preset_dir.mkdir(parents=True, exist_ok=True)
     serialized = keras.saving.serialize_keras_object(model)
+    # A preset is an architecture and weights, not a training state.
+    serialized.pop("compile_config", None)
     (preset_dir / CONFIG_FILE).write_text(json.dumps(serialized, indent=2))
     full_metadata = {
         "keras_version": keras.__version__,

@@ -553,6 +553,23 @@ class RefineNet(keras.Model):
             )
         )
 
+    def compile_from_config(self, config):
+        """Restores a saved compile configuration (used by `load_model`).
+
+        Keras skips models with a custom `compile`; the saved configuration
+        is complete, so it goes straight to `keras.Model.compile`.
+
+        Args:
+            config: the output of `get_compile_config`.
+        """
+        # Registers the custom optimizers, losses and metrics.
+        import keras_refinenet.training.defaults  # noqa: F401
+
+        config = keras.saving.deserialize_keras_object(config)
+        super().compile(**config)
+        if self.built and getattr(self, "optimizer", None) is not None:
+            self.optimizer.build(self.trainable_variables)
+
     def predict_segmentation(self, images, **kwargs):
         """Class-id maps (and optionally probabilities) at the input size.
 

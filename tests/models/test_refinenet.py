@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -185,3 +186,22 @@ def test_backbone_without_pyramid_is_refused():
     plain = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
     with pytest.raises(ValueError, match="feature pyramid"):
         RefineNet(plain, num_classes=2)
+
+
+def test_compiled_model_round_trip_restores_training_state(
+    tiny_model_factory, tmp_path, rng
+):
+    model = tiny_model_factory()
+    model.compile(decoder_lr_multiplier=10.0)
+    images = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
+    labels = rng.integers(0, 3, size=(2, 32, 32))
+    model.fit(images, labels, epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*compile\\(\\)` was not")
+        restored = keras.saving.load_model(tmp_path / "model.keras")
+        model.save_to_preset(tmp_path / "preset")
+        RefineNet.from_preset(tmp_path / "preset")
+    assert type(restored.optimizer) is type(model.optimizer)
+    assert int(restored.optimizer.iterations) == 1
+    restored.fit(images, labels, epochs=1, verbose=0)
