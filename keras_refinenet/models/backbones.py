@@ -17,6 +17,11 @@ RESNET_BLOCKS = {
 RESNET_FILTERS = (64, 128, 256, 512)
 RESNET_STRIDES = (1, 2, 2, 2)
 BACKBONE_LIBRARIES = ("keras_cv", "keras_hub")
+# Preset backbone specs `{"architecture": NAME}` -> MobileNetV3 variant.
+MOBILENET_V3_ARCHITECTURES = {
+    "mobilenet_v3_large": "large",
+    "mobilenet_v3_small": "small",
+}
 
 
 def pyramid_features(backbone, levels=PYRAMID_LEVELS):
@@ -124,13 +129,36 @@ def backbone_from_spec(spec, dtype=None):
     """Builds a backbone from a preset's plain-data description.
 
     Args:
-        spec: `{"library": ..., "depth": ...}` for the built-in ResNets, or
-            a serialized Keras object (`{"class_name": ..., "config": ...}`).
+        spec: `{"library": ..., "depth": ...}` for the built-in ResNets,
+            `{"architecture": "mobilenet_v3_large" | "mobilenet_v3_small",
+            "alpha": ...}` for keras-cv MobileNetV3, or a serialized Keras
+            object (`{"class_name": ..., "config": ...}`).
         dtype: dtype policy override, `None` for the global one.
 
     Returns:
         The backbone model.
+
+    Example:
+
+    >>> spec = {"architecture": "mobilenet_v3_small"}
+    >>> sorted(backbone_from_spec(spec).pyramid_level_inputs)
+    ['P1', 'P2', 'P3', 'P4', 'P5']
     """
+    if "architecture" in spec:
+        architecture = spec["architecture"]
+        if architecture not in MOBILENET_V3_ARCHITECTURES:
+            raise ValueError(
+                "`architecture` must be one of "
+                f"{sorted(MOBILENET_V3_ARCHITECTURES)}. "
+                f"Received: architecture={architecture!r}"
+            )
+        from keras_refinenet.models.mobilenet import mobilenet_v3_backbone
+
+        return mobilenet_v3_backbone(
+            MOBILENET_V3_ARCHITECTURES[architecture],
+            alpha=spec.get("alpha", 1.0),
+            dtype=dtype,
+        )
     if "depth" in spec:
         return resnet_backbone(
             spec["depth"], library=spec.get("library", "keras_cv"), dtype=dtype

@@ -69,6 +69,14 @@ MATCONVNET_NORMALIZATION = {
     "image_std": [1.0, 1.0, 1.0],
 }
 MATCONVNET_ARCHITECTURE = {"crp_conv_before_pool": True}
+# Image scales of the paper's 4-cascaded 2-scale RefineNet.
+PAPER_INPUT_SCALES = [1.2, 0.6]
+# MobileNetV3 (keras.applications) takes pixels scaled to [-1, 1].
+MOBILENET_NORMALIZATION = {
+    "image_scale": 1.0 / 127.5,
+    "image_mean": [1.0, 1.0, 1.0],
+    "image_std": [1.0, 1.0, 1.0],
+}
 
 
 def _config(
@@ -218,5 +226,49 @@ PRESETS = {
     **{
         f"lwrefinenet{depth}_voc": _light_weight_voc_preset(depth)
         for depth in RESNET_DEPTHS
+    },
+    "refinenet101_cityscapes_2scale": {
+        "metadata": {
+            "description": (
+                "4-cascaded 2-scale RefineNet-101 (the paper's multi-scale "
+                "variant): the image at scales 1.2 and 0.6 through one "
+                "shared keras-cv ResNet-101 v1 backbone, all eight feature "
+                "maps fused by the four cascaded blocks; architecture only."
+            ),
+            "backbone": "ResNet-101 v1 (keras-cv)",
+            "dataset": "cityscapes",
+            "class_names": list(CITYSCAPES_CLASS_NAMES),
+            "palette": [list(color) for color in CITYSCAPES_PALETTE],
+            "weights": None,
+        },
+        "config": _config(
+            101,
+            "keras_cv",
+            CITYSCAPES_NUM_CLASSES,
+            {**MATCONVNET_ARCHITECTURE, "input_scales": PAPER_INPUT_SCALES},
+            MATCONVNET_NORMALIZATION,
+        ),
+    },
+    "lwrefinenet_mobilenetv3_large_cityscapes": {
+        "metadata": {
+            "description": (
+                "Light-Weight RefineNet decoder (256 wide) on a keras-cv "
+                "MobileNetV3-Large backbone, for real-time segmentation "
+                "on small machines; architecture only."
+            ),
+            "backbone": "MobileNetV3-Large (keras-cv)",
+            "dataset": "cityscapes",
+            "class_names": list(CITYSCAPES_CLASS_NAMES),
+            "palette": [list(color) for color in CITYSCAPES_PALETTE],
+            "weights": None,
+        },
+        "config": {
+            "backbone": {"architecture": "mobilenet_v3_large"},
+            "num_classes": CITYSCAPES_NUM_CLASSES,
+            **LIGHT_WEIGHT_ARCHITECTURE,
+            "top_filters": 256,
+            "decoder_filters": 256,
+            **MOBILENET_NORMALIZATION,
+        },
     },
 }

@@ -34,13 +34,32 @@ def test_builtin_presets_are_registered_with_metadata():
     assert voc["palette"][1] == [128, 0, 0]
 
 
-@pytest.mark.parametrize("name", BUILTIN)
+@pytest.mark.parametrize("name", sorted(RefineNet.presets))
 def test_every_preset_builds_offline(name):
+    metadata = RefineNet.presets[name]["metadata"]
     model = RefineNet.from_preset(name, load_weights=False, **TINY)
-    expected = 19 if "cityscapes" in name else 21
+    expected = 19 if metadata["dataset"] == "cityscapes" else 21
     assert model.num_classes == expected
-    library = "keras_hub" if name.endswith("_voc") else "keras_cv"
-    assert type(model.backbone).__module__.startswith(library)
+    if metadata["class_names"]:
+        assert len(metadata["class_names"]) == expected
+    if name.endswith("_voc"):
+        assert type(model.backbone).__module__.startswith("keras_hub")
+    elif name.startswith("refinenet"):
+        assert type(model.backbone).__module__.startswith("keras_cv")
+
+
+def test_paper_variant_presets():
+    two_scale = RefineNet.from_preset(
+        "refinenet101_cityscapes_2scale", load_weights=False, **TINY
+    )
+    assert list(two_scale.input_scales) == [1.2, 0.6]
+    images = np.zeros((1, 40, 56, 3), "float32")
+    assert two_scale(images).shape == (1, 40, 56, 19)
+    mobile = RefineNet.from_preset(
+        "lwrefinenet_mobilenetv3_large_cityscapes", load_weights=False
+    )
+    assert "MobileNetV3" in type(mobile.backbone).__name__
+    assert mobile.get_layer("refinenet_block1").output_rcu is None
 
 
 @pytest.mark.parametrize(
