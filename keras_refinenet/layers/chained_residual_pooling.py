@@ -5,6 +5,7 @@ from keras_refinenet.layers.utils import (
     TORCH_CONV_INITIALIZER,
     check_positive_int,
     conv2d,
+    known_channels,
 )
 
 
@@ -65,12 +66,7 @@ class ChainedResidualPooling(keras.layers.Layer):
         self.convs = []
 
     def build(self, input_shape):
-        filters = input_shape[-1]
-        if filters is None:
-            raise ValueError(
-                "`ChainedResidualPooling` needs a known channel count. "
-                f"Received: input_shape={input_shape}"
-            )
+        filters = known_channels(self, input_shape)
         for stage in range(self.num_stages):
             conv = conv2d(
                 filters,

@@ -5,6 +5,7 @@ from keras_refinenet.layers.utils import (
     TORCH_CONV_INITIALIZER,
     check_positive_int,
     conv2d,
+    known_channels,
 )
 
 
@@ -47,12 +48,7 @@ class ResidualConvUnit(keras.layers.Layer):
         self.convs = []
 
     def build(self, input_shape):
-        filters = input_shape[-1]
-        if filters is None:
-            raise ValueError(
-                "`ResidualConvUnit` needs a known channel count. "
-                f"Received: input_shape={input_shape}"
-            )
+        filters = known_channels(self, input_shape)
         for block in range(self.num_blocks):
             for position, use_bias in enumerate((True, False)):
                 conv = conv2d(

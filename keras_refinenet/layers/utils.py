@@ -21,6 +21,17 @@ def check_positive_int(name, value, allow_zero=False):
         )
 
 
+def known_channels(layer, input_shape):
+    """The channel count of `input_shape`; raises if it is unknown."""
+    channels = input_shape[-1]
+    if channels is None:
+        raise ValueError(
+            f"`{type(layer).__name__}` needs a known channel count. "
+            f"Received: input_shape={input_shape}"
+        )
+    return channels
+
+
 def conv2d(filters, kernel_size, use_bias, kernel_initializer, dtype, name):
     """A stride-1 'same' convolution, the only kind RefineNet's decoder uses."""
     return keras.layers.Conv2D(
