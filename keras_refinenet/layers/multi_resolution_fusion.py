@@ -43,7 +43,8 @@ class MultiResolutionFusion(keras.layers.Layer):
     Every input goes through its own convolution (no bias) to `filters`
     channels, is resized bilinearly to the spatial size of the largest input
     (taken at run time, so any image size works), and the results are
-    summed. A single input passes through unchanged, as in the paper.
+    summed. `RefineNetBlock` skips the fusion for a single input path, as
+    in the paper; called directly, this layer convolves every input.
 
     Args:
         filters: common channel count of the fused output.
@@ -81,25 +82,21 @@ class MultiResolutionFusion(keras.layers.Layer):
         self.convs = []
 
     def build(self, input_shape):
-        shapes = _as_shape_list(input_shape)
-        if len(shapes) > 1:
-            for index, shape in enumerate(shapes):
-                conv = conv2d(
-                    self.filters,
-                    self.kernel_size,
-                    use_bias=False,
-                    kernel_initializer=self.kernel_initializer,
-                    dtype=self.dtype_policy,
-                    name=f"input{index + 1}_conv",
-                )
-                conv.build(shape)
-                self.convs.append(conv)
+        for index, shape in enumerate(_as_shape_list(input_shape)):
+            conv = conv2d(
+                self.filters,
+                self.kernel_size,
+                use_bias=False,
+                kernel_initializer=self.kernel_initializer,
+                dtype=self.dtype_policy,
+                name=f"input{index + 1}_conv",
+            )
+            conv.build(shape)
+            self.convs.append(conv)
         self.built = True
 
     def call(self, inputs):
         inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if len(inputs) == 1:
-            return inputs[0]
         target_size = _largest_spatial_shape([x.shape for x in inputs])
         if None in target_size:
             shapes = [ops.shape(x) for x in inputs]
@@ -115,8 +112,6 @@ class MultiResolutionFusion(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         shapes = _as_shape_list(input_shape)
-        if len(shapes) == 1:
-            return tuple(shapes[0])
         height, width = _largest_spatial_shape(shapes)
         return (shapes[0][0], height, width, self.filters)
 

@@ -150,10 +150,9 @@ class RefineNetBlock(keras.layers.Layer):
                 )
                 rcu.build(shape)
             self.adaptive_rcus.append(rcu)
-        self.fusion.build(shapes if len(shapes) > 1 else shapes[0])
-        fused_shape = self.fusion.compute_output_shape(
-            shapes if len(shapes) > 1 else shapes[0]
-        )
+        fused_shape = self.compute_output_shape(input_shape)
+        if len(shapes) > 1:
+            self.fusion.build(shapes)
         if self.crp is not None:
             self.crp.build(fused_shape)
         if self.output_rcu is not None:
@@ -166,7 +165,7 @@ class RefineNetBlock(keras.layers.Layer):
             x if rcu is None else rcu(x)
             for rcu, x in zip(self.adaptive_rcus, inputs)
         ]
-        x = self.fusion(paths if len(paths) > 1 else paths[0])
+        x = paths[0] if len(paths) == 1 else self.fusion(paths)
         x = ops.relu(x)
         if self.crp is not None:
             x = self.crp(x)
@@ -176,9 +175,9 @@ class RefineNetBlock(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         shapes = _as_shape_list(input_shape)
-        return self.fusion.compute_output_shape(
-            shapes if len(shapes) > 1 else shapes[0]
-        )
+        if len(shapes) == 1:
+            return shapes[0]
+        return self.fusion.compute_output_shape(shapes)
 
     def get_config(self):
         config = super().get_config()

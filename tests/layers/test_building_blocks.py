@@ -79,11 +79,26 @@ def test_fusion_matches_reference(rng, align_corners):
     np.testing.assert_allclose(got, want, **TOLERANCE)
 
 
-def test_fusion_single_input_is_identity(rng):
+def test_fusion_convolves_a_single_input(rng):
     x = rng.normal(size=ODD_SHAPE).astype("float32")
     layer = MultiResolutionFusion(filters=8)
-    np.testing.assert_array_equal(np.asarray(layer(x)), x)
-    assert not layer.weights
+    got = np.asarray(layer([x]))
+    want = ref.conv2d_same(x, _np(layer.convs[0].kernel))
+    assert got.shape == (*ODD_SHAPE[:3], 8)
+    np.testing.assert_allclose(got, want, **TOLERANCE)
+
+
+def test_single_input_block_skips_the_fusion(rng):
+    x = rng.normal(size=ODD_SHAPE).astype("float32")
+    block = RefineNetBlock(filters=8, adaptive_units=1, output_units=1)
+    got = np.asarray(block(x))
+    path = ref.residual_conv_unit(x, _rcu_params(block.adaptive_rcus[0]))
+    pooled = ref.chained_residual_pooling(
+        ref.relu(path), [_np(conv.kernel) for conv in block.crp.convs]
+    )
+    want = ref.residual_conv_unit(pooled, _rcu_params(block.output_rcu))
+    assert not block.fusion.weights
+    np.testing.assert_allclose(got, want, **TOLERANCE)
 
 
 def test_fusion_takes_largest_input_in_any_order(rng):
