@@ -10,6 +10,7 @@ from keras_refinenet.layers.multi_resolution_fusion import (
 from keras_refinenet.layers.refinenet_block import RefineNetBlock
 from keras_refinenet.layers.residual_conv_unit import ResidualConvUnit
 from keras_refinenet.layers.resize import ResizeLike, resize_images
+from keras_refinenet.layers.scale_images import ScaleImages
 
 __all__ = [
     "ChainedResidualPooling",
@@ -18,5 +19,6 @@ __all__ = [
     "RefineNetBlock",
     "ResidualConvUnit",
     "ResizeLike",
+    "ScaleImages",
     "resize_images",
 ]

@@ -4,15 +4,12 @@ import keras
 import numpy as np
 import pytest
 
+from keras_refinenet.layers.scale_images import ScaleImages
 from keras_refinenet.models.mobilenet import (
     LIGHT_WEIGHT_DECODER,
     mobilenet_v3_backbone,
 )
-from keras_refinenet.models.refinenet import (
-    RefineNet,
-    ScaleImages,
-    cascade_groups,
-)
+from keras_refinenet.models.refinenet import RefineNet, cascade_groups
 
 NUM_CLASSES = 3
 TINY_FILTERS = (4, 8, 8, 16)
