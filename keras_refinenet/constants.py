@@ -1,0 +1,13 @@
+"""Constants shared across the package (pure Python, no framework imports)."""
+
+# Label value of pixels that count in neither the loss nor the metrics.
+IGNORE_LABEL = 255
+# Colour images are RGB, channels last.
+RGB_CHANNELS = 3
+GRAYSCALE_CHANNELS = 1
+RGBA_CHANNELS = 4
+# Largest value of a uint8 pixel.
+MAX_PIXEL_VALUE = 255
+# Signature names of the exported TF Serving SavedModel.
+IMAGES_SIGNATURE = "serving_default"
+IMAGE_BYTES_SIGNATURE = "predict_image_bytes"
