@@ -135,3 +135,366 @@ def test_fit_under_distribution_strategy_and_mixed_precision():
     finally:
         keras.config.set_dtype_policy(previous_policy)
     assert np.isfinite(history.history["loss"][0])
+
+
+# === Losses of issue 14, against numpy references from the papers ===
+
+from keras_refinenet.training.losses import (  # noqa: E402
+    CombinedLoss,
+    DiceLoss,
+    FocalLoss,
+    LovaszSoftmaxLoss,
+    OHEMCrossentropy,
+    class_weights_from_counts,
+    get_loss,
+    parse_class_weights,
+    parse_loss_spec,
+)
+from tests.numpy_reference import resize_bilinear  # noqa: E402
+
+NUM_CLASSES = 4
+IGNORE = 255
+
+
+def _softmax(logits):
+    logits = logits.astype(np.float64)
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _true_probability(labels, logits):
+    safe = np.where(labels == IGNORE, 0, labels)
+    return np.take_along_axis(_softmax(logits), safe[..., None], -1)[..., 0]
+
+
+def reference_weighted_ce(labels, logits, weights):
+    """PyTorch-style weighted mean: sum(w[y] * nll) / sum(w[y])."""
+    valid = labels != IGNORE
+    nll = -np.log(_true_probability(labels, logits))
+    w = np.asarray(weights, np.float64)[np.where(valid, labels, 0)]
+    return (w * nll)[valid].sum() / w[valid].sum()
+
+
+def reference_ohem(labels, logits, thresh, min_kept):
+    """mmsegmentation OHEMPixelSampler rule, then mean CE of kept pixels."""
+    valid = labels != IGNORE
+    probability = _true_probability(labels, logits)
+    valid_probability = np.sort(probability[valid])
+    batch_kept = min_kept * labels.shape[0]
+    if thresh is None:
+        nll = -np.log(probability)
+        order = np.argsort(-nll[valid], kind="stable")[:batch_kept]
+        return nll[valid][order].mean()
+    index = min(batch_kept, valid_probability.size - 1)
+    threshold = max(valid_probability[index], thresh)
+    kept = valid & (probability < threshold)
+    return -np.log(probability[kept]).mean()
+
+
+def reference_focal(labels, logits, gamma, alpha=None):
+    valid = labels != IGNORE
+    p = _true_probability(labels, logits)
+    losses = -((1 - p) ** gamma) * np.log(p)
+    if alpha is not None:
+        losses = losses * np.asarray(alpha)[np.where(valid, labels, 0)]
+    return losses[valid].mean()
+
+
+def reference_dice(labels, logits, smooth):
+    valid = labels != IGNORE
+    p = _softmax(logits)[valid]
+    g = np.eye(logits.shape[-1])[labels[valid]]
+    dice = (2 * (p * g).sum(0) + smooth) / (p.sum(0) + g.sum(0) + smooth)
+    return 1 - dice.mean()
+
+
+def _jaccard_loss_of_mistakes(mistakes, foreground):
+    """Delta_J(M) = |M| / |F u M| (Berman et al. 2018, eq. 3)."""
+    union = np.logical_or(foreground, mistakes).sum()
+    return mistakes.sum() / union if union else 0.0
+
+
+def reference_lovasz(labels, logits, classes="present"):
+    """Lovasz extension of Delta_J evaluated from its definition:
+    sum_i m_(i) (Delta_J(top i) - Delta_J(top i-1)), errors sorted down."""
+    valid = labels != IGNORE
+    p = _softmax(logits)[valid]
+    y = labels[valid]
+    per_class = []
+    for c in range(logits.shape[-1]):
+        foreground = y == c
+        if classes == "present" and not foreground.any():
+            continue
+        errors = np.abs(foreground - p[:, c])
+        order = np.argsort(-errors, kind="stable")
+        total, previous = 0.0, 0.0
+        for i in range(1, order.size + 1):
+            mistakes = np.zeros(order.size, bool)
+            mistakes[order[:i]] = True
+            current = _jaccard_loss_of_mistakes(mistakes, foreground)
+            total += errors[order[i - 1]] * (current - previous)
+            previous = current
+        per_class.append(total)
+    return float(np.mean(per_class)) if per_class else 0.0
+
+
+@pytest.fixture
+def random_batch():
+    rng = np.random.default_rng(11)
+    logits = rng.normal(scale=2.0, size=(2, 6, 5, NUM_CLASSES))
+    labels = rng.integers(0, NUM_CLASSES, size=(2, 6, 5))
+    labels[rng.random(labels.shape) < 0.2] = IGNORE
+    return labels, logits.astype("float32")
+
+
+def test_weighted_cross_entropy_matches_reference(random_batch):
+    labels, logits = random_batch
+    weights = [0.5, 2.0, 1.0, 3.0]
+    loss = SparseCategoricalCrossentropyIgnore(class_weights=weights)
+    np.testing.assert_allclose(
+        float(loss(labels, logits)),
+        reference_weighted_ce(labels, logits, weights),
+        rtol=1e-5,
+    )
+
+
+def test_weighted_cross_entropy_hand_computed():
+    logits = np.zeros((1, 1, 3, 2), "float32")
+    labels = np.array([[[0, 1, 255]]])
+    # Every pixel costs log 2, so any weighting gives log 2.
+    loss = SparseCategoricalCrossentropyIgnore(class_weights=[1.0, 3.0])
+    np.testing.assert_allclose(float(loss(labels, logits)), np.log(2), 1e-6)
+    logits[0, 0, 0] = [np.log(3.0), 0.0]  # p(0) = 3/4 for pixel 0
+    expected = (np.log(4 / 3) + 3 * np.log(2)) / 4
+    np.testing.assert_allclose(float(loss(labels, logits)), expected, 1e-6)
+
+
+@pytest.mark.parametrize(
+    "thresh, min_kept", [(0.7, 1), (0.3, 1), (0.05, 10), (None, 7)]
+)
+def test_ohem_matches_mmsegmentation_rule(random_batch, thresh, min_kept):
+    labels, logits = random_batch
+    loss = OHEMCrossentropy(thresh=thresh, min_kept=min_kept)
+    np.testing.assert_allclose(
+        float(loss(labels, logits)),
+        reference_ohem(labels, logits, thresh, min_kept),
+        rtol=1e-5,
+    )
+
+
+def test_ohem_hand_computed_keeps_hard_pixels_and_min_kept():
+    # p(true) = 1/2, 1/2, e^2 / (1 + e^2) = 0.881.
+    logits = np.array([[[[0.0, 0.0], [0.0, 0.0], [2.0, 0.0]]]], "float32")
+    labels = np.array([[[0, 1, 0]]])
+    easy = np.log1p(np.exp(-2.0))
+    assert float(OHEMCrossentropy(0.7, 1)(labels, logits)) == pytest.approx(
+        np.log(2), rel=1e-5
+    )
+    # min_kept=2 of 3: the threshold becomes the third-smallest probability,
+    # still only the two hard pixels are strictly below it.
+    assert float(OHEMCrossentropy(0.7, 2)(labels, logits)) == pytest.approx(
+        np.log(2), rel=1e-5
+    )
+    # A threshold of 0.9 keeps all three.
+    value = float(OHEMCrossentropy(0.9, 1)(labels, logits))
+    assert value == pytest.approx((2 * np.log(2) + easy) / 3, rel=1e-5)
+
+
+@pytest.mark.parametrize("gamma, alpha", [(2.0, None), (0.5, [1, 2, 3, 4])])
+def test_focal_matches_reference(random_batch, gamma, alpha):
+    labels, logits = random_batch
+    loss = FocalLoss(gamma=gamma, alpha=alpha)
+    np.testing.assert_allclose(
+        float(loss(labels, logits)),
+        reference_focal(labels, logits, gamma, alpha),
+        rtol=1e-5,
+    )
+
+
+def test_focal_with_gamma_zero_is_cross_entropy(random_batch):
+    labels, logits = random_batch
+    np.testing.assert_allclose(
+        float(FocalLoss(gamma=0.0)(labels, logits)),
+        reference_cross_entropy(labels, logits),
+        rtol=1e-5,
+    )
+
+
+@pytest.mark.parametrize("smooth", [0.0, 1.0])
+def test_dice_matches_reference(random_batch, smooth):
+    labels, logits = random_batch
+    np.testing.assert_allclose(
+        float(DiceLoss(smooth=smooth)(labels, logits)),
+        reference_dice(labels, logits, smooth),
+        rtol=1e-5,
+    )
+
+
+def test_dice_hand_computed():
+    # Uniform 2-class probabilities on pixels labelled 0 and 1:
+    # dice_c = 2 * 0.5 / (1 + 1) = 0.5 for both classes.
+    logits = np.zeros((1, 1, 3, 2), "float32")
+    labels = np.array([[[0, 1, 255]]])
+    assert float(DiceLoss(smooth=0.0)(labels, logits)) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("classes", ["present", "all"])
+def test_lovasz_matches_definition(random_batch, classes):
+    labels, logits = random_batch
+    labels = labels.copy()
+    labels[labels == 3] = 2  # class 3 absent: "present" and "all" differ
+    np.testing.assert_allclose(
+        float(LovaszSoftmaxLoss(classes=classes)(labels, logits)),
+        reference_lovasz(labels, logits, classes),
+        rtol=1e-5,
+    )
+
+
+def test_lovasz_hand_computed():
+    # Both pixels class 0, p0 = 0.8 and 0.6: errors 0.2, 0.4. Sorted down:
+    # Delta_J({2}) = 1/2, Delta_J({1, 2}) = 1, so 0.4 * 0.5 + 0.2 * 0.5.
+    logits = np.array([[[[np.log(4.0), 0.0], [np.log(1.5), 0.0]]]], "float32")
+    labels = np.array([[[0, 0]]])
+    value = float(LovaszSoftmaxLoss()(labels, logits))
+    assert value == pytest.approx(0.3, rel=1e-5)
+    with_ignored = np.concatenate([logits, logits[:, :, :1] * 0 + 5], 2)
+    ignored = float(
+        LovaszSoftmaxLoss()(np.array([[[0, 0, 255]]]), with_ignored)
+    )
+    assert ignored == pytest.approx(0.3, rel=1e-5)
+
+
+LOSS_FACTORIES = {
+    "ce_weighted": lambda **kw: SparseCategoricalCrossentropyIgnore(
+        class_weights=[1.0, 2.0, 0.5, 1.5], **kw
+    ),
+    "ohem": lambda **kw: OHEMCrossentropy(thresh=0.5, min_kept=4, **kw),
+    "focal": lambda **kw: FocalLoss(gamma=2.0, **kw),
+    "dice": lambda **kw: DiceLoss(**kw),
+    "lovasz": lambda **kw: LovaszSoftmaxLoss(**kw),
+}
+REFERENCES = {
+    "ce_weighted": lambda y, x: reference_weighted_ce(y, x, [1, 2, 0.5, 1.5]),
+    "ohem": lambda y, x: reference_ohem(y, x, 0.5, 4),
+    "focal": lambda y, x: reference_focal(y, x, 2.0),
+    "dice": lambda y, x: reference_dice(y, x, 1.0),
+    "lovasz": reference_lovasz,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_FACTORIES))
+def test_stride_4_logits_are_upsampled_like_cross_entropy(name):
+    rng = np.random.default_rng(12)
+    logits = rng.normal(size=(2, 3, 3, NUM_CLASSES)).astype("float32")
+    labels = rng.integers(0, NUM_CLASSES, size=(2, 9, 9))
+    labels[:, :2] = IGNORE
+    upsampled = resize_bilinear(logits, (9, 9), align_corners=True)
+    loss = LOSS_FACTORIES[name]()
+    np.testing.assert_allclose(
+        float(loss(labels, logits)),
+        REFERENCES[name](labels, upsampled),
+        rtol=1e-4,
+    )
+    # resize_mode="labels": nearest corner-aligned labels at stride 4.
+    small = LOSS_FACTORIES[name](resize_mode="labels")
+    np.testing.assert_allclose(
+        float(small(labels, logits)),
+        REFERENCES[name](labels[:, ::4, ::4], logits),
+        rtol=1e-4,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_FACTORIES))
+def test_float16_logits_and_round_trip(random_batch, name):
+    labels, logits = random_batch
+    loss = LOSS_FACTORIES[name]()
+    value = loss(labels, logits.astype("float16"))
+    assert keras.backend.standardize_dtype(value.dtype) == "float32"
+    np.testing.assert_allclose(
+        float(value), REFERENCES[name](labels, logits), rtol=2e-3
+    )
+    restored = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert type(restored) is type(loss)
+    assert restored.get_config() == loss.get_config()
+    np.testing.assert_allclose(
+        float(restored(labels, logits)), float(loss(labels, logits)), 1e-6
+    )
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_FACTORIES))
+def test_all_ignored_batch_is_zero_and_finite(name):
+    logits = np.random.default_rng(3).normal(size=(1, 4, 4, NUM_CLASSES))
+    value = float(LOSS_FACTORIES[name]()(np.full((1, 4, 4), IGNORE), logits))
+    assert np.isfinite(value)
+    if name != "dice":  # smoothed Dice of nothing vs nothing is 1 - 1 = 0
+        assert value == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(LOSS_FACTORIES))
+def test_gradients_are_finite(random_batch, name):
+    labels, logits = random_batch
+    variable = tf.Variable(logits)
+    with tf.GradientTape() as tape:
+        value = LOSS_FACTORIES[name]()(labels, variable)
+    gradient = tape.gradient(value, variable).numpy()
+    assert np.isfinite(gradient).all() and np.abs(gradient).sum() > 0
+    # Ignored pixels get no gradient (same-size logits).
+    assert np.abs(gradient[labels == IGNORE]).max() == 0.0
+
+
+def test_combined_loss_is_the_weighted_sum_and_serializes(random_batch):
+    labels, logits = random_batch
+    combined = CombinedLoss(
+        [(SparseCategoricalCrossentropyIgnore(), 1.0), (DiceLoss(), 0.5)]
+    )
+    expected = reference_cross_entropy(labels, logits) + 0.5 * reference_dice(
+        labels, logits, 1.0
+    )
+    np.testing.assert_allclose(float(combined(labels, logits)), expected, 1e-5)
+    restored = keras.losses.deserialize(keras.losses.serialize(combined))
+    assert isinstance(restored, CombinedLoss)
+    np.testing.assert_allclose(float(restored(labels, logits)), expected, 1e-5)
+
+
+def test_loss_strings():
+    assert parse_loss_spec("ce+dice") == [("ce", 1.0), ("dice", 1.0)]
+    assert parse_loss_spec("0.25*focal + lovasz") == [
+        ("focal", 0.25),
+        ("lovasz", 1.0),
+    ]
+    combined = get_loss("ce+0.5*dice", class_weights=[1.0, 2.0])
+    (ce, ce_weight), (dice, dice_weight) = combined.losses
+    assert ce.class_weights == [1.0, 2.0] and (ce_weight, dice_weight) == (
+        1.0,
+        0.5,
+    )
+    assert isinstance(dice, DiceLoss)
+    ohem = get_loss("ohem", ohem_thresh=0.6, ohem_min_kept=5)
+    assert (ohem.thresh, ohem.min_kept) == (0.6, 5)
+    with pytest.raises(ValueError, match="Received: loss='ce\\+mse'"):
+        get_loss("ce+mse")
+    with pytest.raises(ValueError, match="need an 'ohem' loss term"):
+        get_loss("ce", ohem_thresh=0.7)
+    with pytest.raises(ValueError, match="cross-entropy terms"):
+        get_loss("dice", class_weights=[1.0, 1.0])
+
+
+def test_class_weights_from_counts_hand_computed():
+    # Inverse frequency: N / (K n_c) = 100 / (2 * 80), 100 / (2 * 20).
+    assert class_weights_from_counts([80, 20, 0], method="inverse") == [
+        pytest.approx(0.625),
+        pytest.approx(2.5),
+        1.0,
+    ]
+    # Median frequency: class 0 in images of 100 pixels, class 1 in one
+    # image of 50: f = 0.8, 0.4, median 0.6 -> 0.75, 1.5.
+    weights = class_weights_from_counts(
+        [80, 20], image_counts=[100, 50], method="median"
+    )
+    np.testing.assert_allclose(weights, [0.75, 1.5])
+    assert parse_class_weights("auto") == "median"
+    assert parse_class_weights("1, 2", num_classes=2) == [1.0, 2.0]
+    with pytest.raises(ValueError, match="Received: class_weights='1,x'"):
+        parse_class_weights("1,x")
+    with pytest.raises(ValueError, match="one class weight per class"):
+        parse_class_weights("1,2", num_classes=3)
