@@ -5,15 +5,34 @@ single-channel PNGs share the image file stems, and the PASCAL VOC layout
 (`JPEGImages/`, `SegmentationClass/` palette PNGs and optional
 `ImageSets/Segmentation/<split>.txt` lists). Palette PNGs are read as
 palette indices, never as RGB colours.
+
+Images are decoded with Pillow (`read_image`): the EXIF orientation is
+applied, palette, grey, CMYK and RGBA images are converted to RGB, and
+16-bit images (PNG, TIFF) are scaled from 0..65535 to 0..255; floating
+point images are refused.
 """
 
 import pathlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
-IGNORE_LABEL = 255
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+from keras_refinenet.constants import IGNORE_LABEL, MAX_PIXEL_VALUE
+
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+)
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+MAX_SIXTEEN_BIT_VALUE = 65535
+EXIF_ORIENTATION_TAG = 0x0112
+# Orientations 5..8 rotate by 90 degrees (width and height swap).
+EXIF_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
 MASK_EXTENSION = ".png"
 SINGLE_CHANNEL_MODES = ("L", "P", "I", "I;16")
 VOC_IMAGE_DIR = "JPEGImages"
@@ -41,6 +60,75 @@ def _files_by_stem(folder, extensions, argument):
     return files
 
 
+def _scaled_sixteen_bit(image, path):
+    values = np.asarray(image, dtype=np.float64)
+    if values.max(initial=0) > MAX_SIXTEEN_BIT_VALUE or values.min() < 0:
+        raise ValueError(
+            "Integer images must hold 8- or 16-bit values. "
+            f"Received: image={str(path)!r} with values "
+            f"{values.min():.0f}..{values.max():.0f}"
+        )
+    grey = np.rint(values * MAX_PIXEL_VALUE / MAX_SIXTEEN_BIT_VALUE)
+    return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=-1)
+
+
+def read_image(path):
+    """Reads an image file as RGB `uint8`, the way training sees it.
+
+    The EXIF orientation is applied; palette, grey, CMYK, RGBA and other
+    8-bit modes are converted to RGB (alpha dropped); 16-bit images are
+    scaled from 0..65535 to 0..255. Floating-point images are refused.
+
+    Args:
+        path: path of a jpg, png, bmp, tiff or webp file.
+
+    Returns:
+        `uint8 (H, W, 3)` numpy array.
+
+    Example:
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey16.png")
+    >>> Image.fromarray(np.full((2, 2), 65535, np.uint16)).save(path)
+    >>> image = read_image(path)
+    >>> image.shape, int(image.max())
+    ((2, 2, 3), 255)
+    """
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(
+            f"Cannot read the image ({error}). Received: image={str(path)!r}"
+        ) from None
+    if image.mode == "F":
+        raise ValueError(
+            "Floating-point images are not supported; save them as 8- or "
+            f"16-bit. Received: image={str(path)!r} with mode 'F'"
+        )
+    if image.mode in SIXTEEN_BIT_MODES:
+        return _scaled_sixteen_bit(image, path)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
+
+
+def image_size(path):
+    """`(width, height)` of an image after its EXIF orientation."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(EXIF_ORIENTATION_TAG, 1)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(
+            f"Cannot read the image ({error}). Received: image={str(path)!r}"
+        ) from None
+    if orientation in EXIF_TRANSPOSING_ORIENTATIONS:
+        return height, width
+    return width, height
+
+
 def read_mask(path):
     """Reads a single-channel label PNG (palette indices for `P` PNGs).
 
@@ -54,13 +142,20 @@ def read_mask(path):
 
     >>> mask = read_mask("SegmentationClass/2007_000032.png")  # doctest: +SKIP
     """
-    with Image.open(path) as image:
-        if image.mode not in SINGLE_CHANNEL_MODES:
-            raise ValueError(
-                "Masks must be single-channel or palette PNGs holding class "
-                f"ids. Received: mask={str(path)!r} with mode {image.mode!r}"
-            )
-        mask = np.asarray(image)
+    try:
+        with Image.open(path) as image:
+            mode = image.mode
+            mask = np.asarray(image)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(
+            f"Cannot read the mask ({error}). Received: mask={str(path)!r}"
+        ) from None
+    if mode not in SINGLE_CHANNEL_MODES:
+        raise ValueError(
+            "Masks must be single-channel or palette PNGs holding class "
+            f"ids (run `keras-refinenet inspect-data` for hints). "
+            f"Received: mask={str(path)!r} with mode {mode!r}"
+        )
     if mask.max(initial=0) > IGNORE_LABEL:
         raise ValueError(
             f"Mask values must fit in 0..{IGNORE_LABEL}. "
@@ -84,8 +179,7 @@ def check_pair(image_path, mask_path, num_classes, ignore_label=IGNORE_LABEL):
     >>> check_pair("a.jpg", "a.png", num_classes=21)  # doctest: +SKIP
     """
     mask = read_mask(mask_path)
-    with Image.open(image_path) as image:
-        width, height = image.size
+    width, height = image_size(image_path)
     if mask.shape != (height, width):
         raise ValueError(
             "Mask size differs from its image size. Received: "
@@ -153,9 +247,11 @@ def _pairs_dataset(pairs):
     image_paths, mask_paths = zip(*pairs)
 
     def load_pair(image_path, mask_path):
-        image = tf.io.decode_image(
-            tf.io.read_file(image_path), channels=3, expand_animations=False
+        # Pillow decodes what tf.io cannot (EXIF orientation, TIFF, CMYK).
+        image = tf.numpy_function(
+            lambda path: read_image(path.decode()), [image_path], tf.uint8
         )
+        image = tf.ensure_shape(image, (None, None, 3))
         mask = tf.numpy_function(
             lambda path: read_mask(path.decode()), [mask_path], tf.uint8
         )

@@ -118,3 +118,82 @@ def test_voc_split_errors(voc_root):
     (split_dir / "train.txt").write_text("2008_000001\n")
     with pytest.raises(ValueError, match=r"stems=\['2008_000001'\]"):
         load_voc_dataset(root, split="train")
+
+
+# === Images as users have them ===
+
+from keras_refinenet.data.folder import image_size, read_image  # noqa: E402
+
+
+def test_sixteen_bit_png_and_tiff_are_scaled_to_0_255(tmp_path):
+    values = np.array([[0, 257], [32896, 65535]], np.uint16)
+    expected = np.array([[0, 1], [128, 255]], np.uint8)  # v * 255 / 65535
+    for name in ("grey16.png", "grey16.tif"):
+        Image.fromarray(values).save(tmp_path / name)
+        image = read_image(tmp_path / name)
+        assert image.dtype == np.uint8 and image.shape == (2, 2, 3)
+        np.testing.assert_array_equal(image[..., 0], expected)
+        np.testing.assert_array_equal(image[..., 2], expected)
+
+
+def test_float_tiff_is_refused(tmp_path):
+    Image.fromarray(np.zeros((2, 2), np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(ValueError, match=r"Received: image=.*f.tif.*'F'"):
+        read_image(tmp_path / "f.tif")
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    pixels = np.zeros((2, 3, 3), np.uint8)
+    pixels[0, 0] = (255, 0, 0)  # red at top-left of the stored image
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[0x0112] = 6  # stored image is shown rotated 90 degrees clockwise
+    image.save(tmp_path / "rotated.png", exif=exif)
+    decoded = read_image(tmp_path / "rotated.png")
+    assert decoded.shape == (3, 2, 3)
+    assert image_size(tmp_path / "rotated.png") == (2, 3)
+    # Rotating clockwise moves the top-left corner to the top-right.
+    expected = np.zeros((3, 2, 3), np.uint8)
+    expected[0, 1] = (255, 0, 0)
+    np.testing.assert_array_equal(decoded, expected)
+
+
+def test_cmyk_palette_and_rgba_are_converted(tmp_path):
+    Image.new("CMYK", (2, 2), (0, 255, 255, 0)).save(tmp_path / "c.jpg")
+    cmyk = read_image(tmp_path / "c.jpg")
+    assert cmyk.shape == (2, 2, 3)
+    assert cmyk[0, 0, 0] > 200 and cmyk[0, 0, 1] < 60  # red
+    palette = Image.fromarray(np.ones((2, 2), np.uint8), mode="P")
+    palette.putpalette([0, 0, 0, 10, 20, 30] + [0] * 762)
+    palette.save(tmp_path / "p.png")
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "p.png")[0, 0], [10, 20, 30]
+    )
+    Image.new("RGBA", (2, 2), (1, 2, 3, 0)).save(tmp_path / "a.png")
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "a.png")[1, 1], [1, 2, 3]
+    )
+
+
+def test_dataset_reads_exif_rotated_and_16_bit_images(tmp_path):
+    image = Image.fromarray(np.zeros((2, 3, 3), np.uint8))
+    exif = image.getexif()
+    exif[0x0112] = 8
+    (tmp_path / "images").mkdir()
+    image.save(tmp_path / "images" / "r.png", exif=exif)
+    Image.fromarray(np.full((2, 2), 65535, np.uint16)).save(
+        tmp_path / "images" / "s.tif"
+    )
+    save_grey_mask(tmp_path / "masks" / "r.png", np.zeros((3, 2)))
+    save_grey_mask(tmp_path / "masks" / "s.png", np.ones((2, 2)))
+    examples = list(
+        load_folder_dataset(tmp_path / "images", tmp_path / "masks", 2)
+    )
+    assert examples[0][0].shape == (3, 2, 3)
+    assert (examples[1][0].numpy() == 255).all()
+
+
+def test_unreadable_image_is_named(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match=r"Received: image=.*broken.png"):
+        read_image(tmp_path / "broken.png")

@@ -42,6 +42,7 @@ def test_sgd_step_moves_decoder_ten_times_as_far(model, rng):
         learning_rate=LEARNING_RATE,
         weight_decay=None,
         decoder_lr_multiplier=MULTIPLIER,
+        global_clipnorm=None,
     )["optimizer"]
     assert isinstance(optimizer, RefineNetSGD)
     variables = model.trainable_variables
@@ -145,3 +146,86 @@ def test_bad_arguments_are_named(model):
         build_optimizer(model, optimizer_name="adam")
     with pytest.raises(ValueError, match="learning_rate_multiplier=0"):
         RefineNetSGD(learning_rate_multiplier=0)
+
+
+# === The defaults train every preset architecture from random weights ===
+
+from keras_refinenet import RefineNet  # noqa: E402
+from keras_refinenet.training.defaults import (  # noqa: E402
+    DEFAULT_GLOBAL_CLIPNORM,
+)
+
+FIT_CLASSES = 3
+FIT_IMAGES = 4
+FIT_SIZE = 64
+FIT_BATCH = 2
+FIT_EPOCHS = 3
+# Presets whose random-init fit takes more than ~20 s on a CPU core.
+SLOW_PRESETS = {
+    "refinenet101",
+    "refinenet152",
+    "refinenet101_cityscapes",
+    "refinenet101_voc",
+    "refinenet152_voc",
+    "lwrefinenet101_voc",
+    "lwrefinenet152_voc",
+    "refinenet101_cityscapes_2scale",
+}
+
+
+def _preset_params():
+    return [
+        pytest.param(
+            name,
+            marks=[pytest.mark.large] if name in SLOW_PRESETS else [],
+        )
+        for name in sorted(RefineNet.presets)
+    ]
+
+
+@pytest.mark.parametrize("name", _preset_params())
+def test_default_compile_fits_random_init_preset(name):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (FIT_IMAGES, FIT_SIZE, FIT_SIZE, 3))
+    labels = rng.integers(0, FIT_CLASSES, (FIT_IMAGES, FIT_SIZE, FIT_SIZE))
+    model = RefineNet.from_preset(
+        name, load_weights=False, num_classes=FIT_CLASSES
+    )
+    model.compile(jit_compile=False)
+    assert model.optimizer.global_clipnorm == DEFAULT_GLOBAL_CLIPNORM
+    history = model.fit(
+        images.astype("float32"),
+        labels,
+        batch_size=FIT_BATCH,
+        epochs=FIT_EPOCHS,
+        verbose=0,
+    )
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all(), losses
+    assert losses[-1] < losses[0], losses
+
+
+def test_compile_takes_optimizer_clipping_keywords(model):
+    model.compile(clipnorm=2.0)
+    assert model.optimizer.clipnorm == 2.0
+    assert model.optimizer.global_clipnorm is None
+    model.compile(global_clipnorm=0.5)
+    assert model.optimizer.global_clipnorm == 0.5
+    model.compile(global_clipnorm=None)
+    assert model.optimizer.global_clipnorm is None
+    with pytest.raises(ValueError, match="Give only one of"):
+        model.compile(clipnorm=1.0, global_clipnorm=1.0)
+    with pytest.raises(
+        TypeError, match="Received: unknown arguments \\['lr'\\]"
+    ):
+        model.compile(lr=0.1)
+
+
+def test_compile_takes_loss_strings(model):
+    from keras_refinenet.training.losses import CombinedLoss, LovaszSoftmaxLoss
+
+    model.compile(loss="ce+dice")
+    assert isinstance(model.loss, CombinedLoss)
+    model.compile(loss="lovasz", ignore_class=0)
+    assert isinstance(model.loss, LovaszSoftmaxLoss)
+    assert model.loss.ignore_class == 0
