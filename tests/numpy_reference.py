@@ -109,3 +109,58 @@ def multi_resolution_fusion(inputs, kernels, align_corners=True):
             y = resize_bilinear(y, (height, width), align_corners)
         total = total + y
     return total
+
+
+def conv2d_padded(x, kernel, bias=None, stride=1, pad=0):
+    """MatConvNet convolution: `pad` zeros on every side, then `stride`.
+
+    Output size `floor((H + 2 * pad - k) / stride) + 1`, NHWC and HWIO.
+    """
+    kh, kw, _, out_channels = kernel.shape
+    padded = np.pad(
+        x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0))
+    )
+    out_h = (padded.shape[1] - kh) // stride + 1
+    out_w = (padded.shape[2] - kw) // stride + 1
+    out = np.zeros((x.shape[0], out_h, out_w, out_channels), np.float64)
+    for dy in range(kh):
+        for dx in range(kw):
+            window = padded[
+                :,
+                dy : dy + (out_h - 1) * stride + 1 : stride,
+                dx : dx + (out_w - 1) * stride + 1 : stride,
+                :,
+            ]
+            out += window @ kernel[dy, dx].astype(np.float64)
+    if bias is not None:
+        out += np.ravel(bias)
+    return out
+
+
+def max_pool_padded(x, pool_size, stride, pad):
+    """MatConvNet max pooling: `-inf` padding on every side, then `stride`."""
+    padded = np.pad(
+        x.astype(np.float64),
+        ((0, 0), (pad, pad), (pad, pad), (0, 0)),
+        constant_values=-np.inf,
+    )
+    out_h = (padded.shape[1] - pool_size) // stride + 1
+    out_w = (padded.shape[2] - pool_size) // stride + 1
+    out = np.full((x.shape[0], out_h, out_w, x.shape[3]), -np.inf)
+    for dy in range(pool_size):
+        for dx in range(pool_size):
+            window = padded[
+                :,
+                dy : dy + (out_h - 1) * stride + 1 : stride,
+                dx : dx + (out_w - 1) * stride + 1 : stride,
+                :,
+            ]
+            out = np.maximum(out, window)
+    return out
+
+
+def batchnorm_from_moments(x, mult, bias, moments):
+    """MatConvNet test-time BatchNorm, `moments` (C, 2) = [mean, sigma]."""
+    moments = np.asarray(moments, np.float64)
+    mean, sigma = moments[:, 0], moments[:, 1]
+    return np.ravel(mult) * (x - mean) / sigma + np.ravel(bias)
