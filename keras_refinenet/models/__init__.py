@@ -1,4 +1,22 @@
-from keras_refinenet.models.backbones import pyramid_features, resnet_backbone
-from keras_refinenet.models.refinenet import RefineNet
+"""RefineNet models: the keras-hub family, image encoders, presets."""
 
-__all__ = ["RefineNet", "pyramid_features", "resnet_backbone"]
+from keras_refinenet.models.encoders import pyramid_features, resnet_backbone
+from keras_refinenet.models.refinenet import (
+    RefineNet,
+    RefineNetBackbone,
+    RefineNetImageConverter,
+    RefineNetImageSegmenter,
+    RefineNetImageSegmenterPreprocessor,
+)
+from keras_refinenet.models.tiny import tiny_refinenet
+
+__all__ = [
+    "RefineNet",
+    "RefineNetBackbone",
+    "RefineNetImageConverter",
+    "RefineNetImageSegmenter",
+    "RefineNetImageSegmenterPreprocessor",
+    "pyramid_features",
+    "resnet_backbone",
+    "tiny_refinenet",
+]

@@ -1,8 +1,12 @@
 """Loading and saving RefineNet presets.
 
-A preset directory holds `config.json` (the serialized model),
-`metadata.json` (description, classes, palette, normalization, weight
-source, the weights' sha256) and `model.weights.h5`.
+A preset directory is a keras-hub preset: `config.json` (the serialized
+`RefineNetBackbone`), `model.weights.h5` (its weights), `task.json` and
+`task.weights.h5` (the `RefineNetImageSegmenter` and its head's weights),
+`preprocessor.json` and `metadata.json` (keras-hub's entries plus the
+description, classes, palette, normalization, weight source and the
+weights' sha256). Directories written before the keras-hub family (a flat
+`RefineNet` `config.json` and one `model.weights.h5`) still load.
 
 `from_preset(name_or_dir)` resolves, in this order:
 1. an explicit local preset directory;
@@ -30,12 +34,21 @@ import urllib.request
 
 import keras
 
-from keras_refinenet.models.backbones import backbone_from_spec
-from keras_refinenet.models.presets import PRESETS
+from keras_refinenet.models.encoders.pyramid import encoder_from_spec
+from keras_refinenet.models.refinenet.refinenet_presets import (
+    PRESETS,
+    split_refinenet_config,
+)
 
 CONFIG_FILE = "config.json"
+TASK_CONFIG_FILE = "task.json"
+PREPROCESSOR_CONFIG_FILE = "preprocessor.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
+TASK_WEIGHTS_FILE = "task.weights.h5"
+TASK_SHA256_KEY = "task_weights_sha256"
+# The class of the flat `config.json` of releases before the family.
+LEGACY_CLASS_NAME = "RefineNet"
 CACHE_ENV_VAR = "KERAS_REFINENET_CACHE"
 DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/keras_refinenet")
 CLASSIFIER_LAYER = "classifier"
@@ -114,12 +127,15 @@ def fetch_hub_preset(handle, load_weights=True):
     from keras_hub.src.utils.preset_utils import get_file
 
     config_path = pathlib.Path(get_file(handle, CONFIG_FILE))
-    try:
-        get_file(handle, METADATA_FILE)
-    except FileNotFoundError:
-        logger.info("Preset %s has no %s.", handle, METADATA_FILE)
+    optional = [TASK_CONFIG_FILE, PREPROCESSOR_CONFIG_FILE, METADATA_FILE]
     if load_weights:
         get_file(handle, WEIGHTS_FILE)
+        optional.append(TASK_WEIGHTS_FILE)
+    for name in optional:
+        try:
+            get_file(handle, name)
+        except FileNotFoundError:
+            logger.info("Preset %s has no %s.", handle, name)
     return config_path.parent
 
 
@@ -173,18 +189,6 @@ def _unknown_preset_error(name_or_dir):
     )
 
 
-def _registry_model_config(name):
-    config = copy.deepcopy(PRESETS[name]["config"])
-    return config
-
-
-def _build_from_registry_config(cls, config):
-    config = dict(config)
-    backbone_spec = config.pop("backbone")
-    backbone = backbone_from_spec(backbone_spec, dtype=config.get("dtype"))
-    return cls(backbone=backbone, **config)
-
-
 def _read_preset_dir(path):
     path = pathlib.Path(path)
     try:
@@ -197,30 +201,16 @@ def _read_preset_dir(path):
     return serialized
 
 
-def _build_from_serialized(serialized, overrides):
-    serialized = copy.deepcopy(serialized)
-    serialized["config"].update(overrides)
-    return keras.saving.deserialize_keras_object(serialized)
-
-
-def _load_weights_file(model, weights_path, sha256=None):
+def _load_weights_file(model, weights_path, sha256=None, **options):
     verify_weights_file(weights_path, sha256)
     try:
-        model.load_weights(weights_path)
+        keras.saving.load_weights(model, weights_path, **options)
     except (OSError, ValueError, KeyError) as error:
         raise CorruptedWeightsError(
             f"Could not load the weights file {weights_path}: {error}. The "
             "file may be corrupted, truncated, or saved from a model with "
             "another configuration."
         ) from error
-
-
-def _transfer_weights(source, target, skip_layers):
-    """Copies weights layer by layer, leaving `skip_layers` untouched."""
-    for layer in source.layers:
-        if layer.name in skip_layers or not layer.weights:
-            continue
-        target.get_layer(layer.name).set_weights(layer.get_weights())
 
 
 def _weights_missing_error(name, searched, metadata):
@@ -316,6 +306,16 @@ def resolve_named_weights(name):
     return None, None, searched
 
 
+def _json_file(path):
+    try:
+        return json.loads(pathlib.Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"The preset file {path} is not valid JSON ({error}). "
+            f"Received: name_or_dir={str(pathlib.Path(path).parent)!r}"
+        ) from error
+
+
 def load_preset(cls, name_or_dir, load_weights=True, **overrides):
     """Builds a model from a preset directory, hub handle or preset name.
 
@@ -325,86 +325,240 @@ def load_preset(cls, name_or_dir, load_weights=True, **overrides):
     name_or_dir = os.fspath(name_or_dir)
     if is_preset_dir(name_or_dir):
         return _load_preset_dir(
-            pathlib.Path(name_or_dir), name_or_dir, load_weights, overrides
+            cls, pathlib.Path(name_or_dir), name_or_dir, load_weights, overrides
         )
     if is_hub_handle(name_or_dir):
         preset_dir = fetch_hub_preset(name_or_dir, load_weights)
         return _load_preset_dir(
-            preset_dir, name_or_dir, load_weights, overrides
+            cls, preset_dir, name_or_dir, load_weights, overrides
         )
     if name_or_dir not in PRESETS:
         raise _unknown_preset_error(name_or_dir)
 
     name = name_or_dir
     cached = cached_preset_dir(name)
+    if is_preset_dir(cached):
+        return _load_preset_dir(cls, cached, name, load_weights, overrides)
     metadata = PRESETS[name]["metadata"]
-    if not load_weights:
-        if is_preset_dir(cached):
-            return _load_preset_dir(cached, name, False, overrides)
-        return _build_named(cls, name, overrides)
-    if not metadata.get("weights"):
-        if is_preset_dir(cached):
-            return _load_preset_dir(cached, name, True, overrides)
-        logger.info(
-            "Preset %r has no published weights; the model is randomly "
-            "initialised.",
-            name,
-        )
-        return _build_named(cls, name, overrides)
+    if not load_weights or not metadata.get("weights"):
+        if load_weights:
+            logger.info(
+                "Preset %r has no published weights; the model is randomly "
+                "initialised.",
+                name,
+            )
+        return build_named(cls, name, overrides)
     weights_path, sha256, searched = resolve_named_weights(name)
     if weights_path is None:
         raise _weights_missing_error(name, searched, metadata)
-    if is_preset_dir(cached):
-        return _load_preset_dir(cached, name, True, overrides)
-    source = _build_named(cls, name, _without_classes(overrides))
-    return _load_into(
-        source,
+    model = build_named(cls, name, overrides)
+    # A bare weights file holds the whole task's weights.
+    _load_weights_file(
+        model,
         weights_path,
         sha256,
-        overrides,
-        lambda: _build_named(cls, name, overrides),
+        objects_to_skip=_new_head(model, PRESETS[name]["task"], overrides),
+    )
+    return model
+
+
+def _new_head(model, task_config, overrides):
+    """The classifier to skip when loading, if `num_classes` changed."""
+    num_classes = overrides.get("num_classes")
+    if num_classes is None or num_classes == task_config.get("num_classes"):
+        return None
+    return [model.classifier]
+
+
+def build_named(cls, name, overrides=None):
+    """Builds the built-in preset `name` (random weights), offline.
+
+    Args:
+        cls: the task class.
+        name: a key of `PRESETS`.
+        overrides: arguments to change (see `RefineNet.from_preset`).
+
+    Returns:
+        The task.
+    """
+    preset = PRESETS[name]
+    return build_from_parts(
+        cls,
+        preset["backbone"],
+        preset["task"],
+        preset["preprocessor"],
+        overrides or {},
     )
 
 
-def _without_classes(overrides):
-    return {k: v for k, v in overrides.items() if k != "num_classes"}
+def build_from_parts(cls, backbone_config, task_config, converter, overrides):
+    """Builds a task from plain backbone, task and converter arguments.
+
+    Args:
+        cls: the task class.
+        backbone_config: `RefineNetBackbone` arguments; `image_encoder` is
+            an encoder spec or a serialized encoder.
+        task_config: task arguments (`num_classes`, ...).
+        converter: `RefineNetImageConverter` arguments.
+        overrides: flat arguments overriding any of them, plus `dtype` and
+            `preprocessor`.
+
+    Returns:
+        The task.
+    """
+    from keras_refinenet.models.refinenet.refinenet_backbone import (
+        RefineNetBackbone,
+    )
+    from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
+        build_preprocessor,
+    )
+
+    overrides = dict(overrides)
+    dtype = overrides.pop("dtype", None)
+    preprocessor = overrides.pop("preprocessor", None)
+    compile_model = overrides.pop("compile", True)
+    backbone_overrides, task_overrides, converter_overrides = (
+        split_refinenet_config(overrides)
+    )
+    backbone_config = {**backbone_config, **backbone_overrides}
+    backbone_config.pop("dtype", None)
+    encoder = backbone_config.pop("image_encoder")
+    if isinstance(encoder, dict):
+        encoder = encoder_from_spec(encoder, dtype=dtype)
+    backbone = RefineNetBackbone(
+        image_encoder=encoder, dtype=dtype, **backbone_config
+    )
+    if preprocessor is None:
+        preprocessor = build_preprocessor(
+            **{**converter, **converter_overrides}
+        )
+    return cls(
+        backbone=backbone,
+        preprocessor=preprocessor,
+        compile=compile_model,
+        **{**task_config, **task_overrides},
+    )
 
 
-def _build_named(cls, name, overrides):
-    config = _registry_model_config(name)
-    config.update(overrides)
-    return _build_from_registry_config(cls, config)
+def _is_legacy(preset_dir, config):
+    return (
+        config.get("class_name") == LEGACY_CLASS_NAME
+        and not (preset_dir / TASK_CONFIG_FILE).is_file()
+    )
 
 
-def _load_into(source, weights_path, sha256, overrides, build_target):
-    """Loads weights into `source`; rebuilds the classifier if needed."""
-    _load_weights_file(source, weights_path, sha256)
-    new_classes = overrides.get("num_classes", source.num_classes)
-    if new_classes == source.num_classes:
-        return source
-    target = build_target()
-    _transfer_weights(source, target, skip_layers={CLASSIFIER_LAYER})
-    return target
-
-
-def _load_preset_dir(preset_dir, name, load_weights, overrides):
-    serialized = _read_preset_dir(preset_dir)
-    if not load_weights:
-        return _build_from_serialized(serialized, overrides)
-    weights_path = preset_dir / WEIGHTS_FILE
+def _load_preset_dir(cls, preset_dir, name, load_weights, overrides):
+    config = _json_file(preset_dir / CONFIG_FILE)
     metadata = _preset_dir_metadata(preset_dir)
-    if not weights_path.is_file():
+    weights_path = preset_dir / WEIGHTS_FILE
+    if load_weights and not weights_path.is_file():
         if name in PRESETS:
             metadata = {**PRESETS[name]["metadata"], **metadata}
         raise _weights_missing_error(name, [weights_path], metadata)
-    source = _build_from_serialized(serialized, _without_classes(overrides))
-    return _load_into(
-        source,
-        weights_path,
-        metadata.get(SHA256_KEY),
-        overrides,
-        lambda: _build_from_serialized(serialized, overrides),
+    if _is_legacy(preset_dir, config):
+        return _load_legacy_dir(
+            cls, config, weights_path, metadata, load_weights, overrides
+        )
+    task_path = preset_dir / TASK_CONFIG_FILE
+    if not task_path.is_file():
+        raise ValueError(
+            f"The preset directory {preset_dir} has no {TASK_CONFIG_FILE}: "
+            "it holds a backbone only. Load it with "
+            "`RefineNetBackbone.from_preset`, or build a task on it. "
+            f"Received: name_or_dir={str(name)!r}"
+        )
+    task_config = _json_file(task_path)
+    model = _deserialize_task(task_config, overrides)
+    if load_weights:
+        _load_weights_file(
+            model.backbone, weights_path, metadata.get(SHA256_KEY)
+        )
+        task_weights = preset_dir / TASK_WEIGHTS_FILE
+        saved_classes = task_config["config"].get("num_classes")
+        new_classes = overrides.get("num_classes", saved_classes)
+        if task_weights.is_file() and new_classes == saved_classes:
+            verify_weights_file(task_weights, metadata.get(TASK_SHA256_KEY))
+            try:
+                model.load_task_weights(str(task_weights))
+            except (OSError, ValueError, KeyError) as error:
+                raise CorruptedWeightsError(
+                    f"Could not load the weights file {task_weights}: {error}."
+                ) from error
+    return model
+
+
+def _deserialize_task(task_config, overrides):
+    """The task of `task.json` with `overrides` applied to its parts."""
+    from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
+        build_preprocessor,
     )
+
+    task_config = copy.deepcopy(task_config)
+    overrides = dict(overrides)
+    dtype = overrides.pop("dtype", None)
+    preprocessor = overrides.pop("preprocessor", None)
+    backbone_overrides, task_overrides, converter_overrides = (
+        split_refinenet_config(overrides)
+    )
+    config = task_config["config"]
+    backbone_config = config["backbone"]["config"]
+    backbone_config.update(backbone_overrides)
+    if dtype is not None:
+        backbone_config["dtype"] = keras.dtype_policies.serialize(
+            keras.dtype_policies.get(dtype)
+        )
+    config.update(task_overrides)
+    if "compile" in overrides:
+        config["compile"] = overrides["compile"]
+    model = keras.saving.deserialize_keras_object(task_config)
+    if preprocessor is not None:
+        model.preprocessor = preprocessor
+    elif converter_overrides:
+        converter = model.image_converter
+        current = (
+            {}
+            if converter is None
+            else {
+                "image_scale": converter.image_scale,
+                "mean": converter.mean,
+                "std": converter.std,
+            }
+        )
+        model.preprocessor = build_preprocessor(
+            **{**current, **converter_overrides}
+        )
+    return model
+
+
+def legacy_layout(model):
+    """`model`'s layers in the functional graph of the pre-family
+    `RefineNet`, whose weights files name variables by that graph."""
+    images = keras.Input(shape=(None, None, 3), name="images")
+    features = model.backbone.refine(images)
+    logits = model.head(features, images, model.upsample_output)
+    return keras.Model(images, logits, name="legacy_refinenet")
+
+
+def _load_legacy_dir(
+    cls, config, weights_path, metadata, load_weights, overrides
+):
+    flat = dict(config["config"])
+    saved_dtype = flat.pop("dtype", None)
+    backbone_config, task_config, converter = split_refinenet_config(flat)
+    overrides = dict(overrides)
+    if overrides.get("dtype") is None and isinstance(saved_dtype, dict):
+        overrides["dtype"] = keras.dtype_policies.deserialize(saved_dtype)
+    model = build_from_parts(
+        cls, backbone_config, task_config, converter, overrides
+    )
+    if load_weights:
+        _load_weights_file(
+            legacy_layout(model),
+            weights_path,
+            metadata.get(SHA256_KEY),
+            objects_to_skip=_new_head(model, task_config, overrides),
+        )
+    return model
 
 
 def _preset_dir_metadata(preset_dir):
@@ -412,28 +566,36 @@ def _preset_dir_metadata(preset_dir):
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def save_preset(model, preset_dir, metadata=None):
-    """Writes `model` as a preset directory; see `RefineNet.save_to_preset`."""
+def save_preset(model, preset_dir, metadata=None, max_shard_size=10):
+    """Writes `model` as a keras-hub preset directory, with our metadata.
+
+    See `RefineNet.save_to_preset`.
+    """
+    import keras_hub
+
     preset_dir = pathlib.Path(preset_dir)
     preset_dir.mkdir(parents=True, exist_ok=True)
-    serialized = keras.saving.serialize_keras_object(model)
-    # A preset is an architecture and weights, not a training state.
-    serialized.pop("compile_config", None)
-    (preset_dir / CONFIG_FILE).write_text(json.dumps(serialized, indent=2))
-    full_metadata = {
-        "keras_version": keras.__version__,
-        "params": int(model.count_params()),
-        "num_classes": model.num_classes,
-        "normalization": {
-            "scale": model.image_scale,
-            "mean": model.image_mean,
-            "std": model.image_std,
-        },
-    }
+    keras_hub.models.ImageSegmenter.save_to_preset(
+        model, str(preset_dir), max_shard_size=max_shard_size
+    )
+    full_metadata = _preset_dir_metadata(preset_dir)
+    full_metadata.update(
+        {
+            "params": int(model.count_params()),
+            "num_classes": model.num_classes,
+            "normalization": {
+                "scale": model.image_scale,
+                "mean": model.image_mean,
+                "std": model.image_std,
+            },
+        }
+    )
     full_metadata.update(metadata or {})
-    tmp_path = preset_dir / (WEIGHTS_FILE + ".partial.weights.h5")
-    model.save_weights(tmp_path)
-    full_metadata[SHA256_KEY] = file_sha256(tmp_path)
+    for key, file_name in (
+        (SHA256_KEY, WEIGHTS_FILE),
+        (TASK_SHA256_KEY, TASK_WEIGHTS_FILE),
+    ):
+        if (preset_dir / file_name).is_file():
+            full_metadata[key] = file_sha256(preset_dir / file_name)
     (preset_dir / METADATA_FILE).write_text(json.dumps(full_metadata, indent=2))
-    os.replace(tmp_path, preset_dir / WEIGHTS_FILE)
     return preset_dir

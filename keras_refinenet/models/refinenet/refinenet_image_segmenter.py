@@ -1,0 +1,367 @@
+"""`RefineNetImageSegmenter`: the segmentation task (`keras_refinenet.RefineNet`)."""
+
+import copy
+
+import keras
+import keras_hub
+
+from keras_refinenet.layers.resize import ResizeLike
+from keras_refinenet.layers.utils import check_positive_int
+from keras_refinenet.models.refinenet.refinenet_backbone import (
+    RefineNetBackbone,
+    _check_rate,
+)
+from keras_refinenet.models.refinenet.refinenet_image_converter import (
+    RefineNetImageConverter,
+)
+from keras_refinenet.models.refinenet.refinenet_image_segmenter_preprocessor import (  # noqa: E501
+    RefineNetImageSegmenterPreprocessor,
+)
+from keras_refinenet.models.refinenet.refinenet_presets import (
+    PREPROCESSOR_KEYS,
+    PRESETS,
+    TASK_KEYS,
+)
+
+CLASSIFIER_LAYER = "classifier"
+
+
+class classproperty:
+    """A read-only property of the class, like keras-hub's `presets`."""
+
+    def __init__(self, getter):
+        self.getter = getter
+
+    def __get__(self, instance, owner):
+        return self.getter(owner)
+
+
+def build_preprocessor(image_scale=None, mean=None, std=None, **kwargs):
+    """A `RefineNetImageSegmenterPreprocessor` with this normalization.
+
+    Args:
+        image_scale: factor applied to raw pixels (default 1/255).
+        mean: mean subtracted after scaling (default ImageNet's).
+        std: standard deviation divided by last (default ImageNet's).
+        **kwargs: more `RefineNetImageConverter` arguments.
+
+    Returns:
+        The preprocessor.
+
+    Example:
+
+    >>> build_preprocessor(1.0, 0.0, 1.0).image_converter.image_scale
+    1.0
+    """
+    arguments = {"image_scale": image_scale, "mean": mean, "std": std}
+    converter = RefineNetImageConverter(
+        **{k: v for k, v in arguments.items() if v is not None}, **kwargs
+    )
+    return RefineNetImageSegmenterPreprocessor(image_converter=converter)
+
+
+@keras.saving.register_keras_serializable(package="keras_refinenet")
+class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
+    """RefineNet semantic segmentation (Lin et al., CVPR 2017).
+
+    A keras-hub `ImageSegmenter`: a `RefineNetBackbone` (image encoder and
+    multi-path refinement, stride-4 features), dropout, a classifier
+    convolution, float32 logits and optionally bilinear upsampling to the
+    input size. The `preprocessor` (a
+    `RefineNetImageSegmenterPreprocessor`) normalizes raw 0..255 pixels;
+    `predict`, `fit`, `evaluate` and `predict_segmentation` apply it,
+    calling the model directly (`model(x)`) does not.
+
+    For convenience `backbone` may also be an image encoder (a keras-cv or
+    keras-hub feature-pyramid model): the `RefineNetBackbone` is then built
+    from it with the decoder arguments in `kwargs`, and the preprocessor
+    from `image_scale`, `image_mean` and `image_std`.
+
+    Args:
+        backbone: a `RefineNetBackbone` (or an image encoder, see above).
+        num_classes: number of output classes.
+        preprocessor: a `RefineNetImageSegmenterPreprocessor` or `None`
+            (inputs are then expected normalized).
+        classifier_dropout: dropout rate before the classifier.
+        classifier_kernel_size: kernel of the classifier convolution.
+        upsample_output: return logits at the input size (`True`) or at
+            stride 4 (`False`).
+        compile: compile with `compile()`'s defaults at construction.
+        **kwargs: `keras.Model` arguments (`name`, `dtype`), or backbone
+            and normalization arguments when `backbone` is an encoder.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_refinenet.models.encoders import resnet_backbone
+    >>> backbone = RefineNetBackbone(resnet_backbone(50), top_filters=32,
+    ...                              decoder_filters=16)
+    >>> model = RefineNetImageSegmenter(backbone, num_classes=3,
+    ...                                 preprocessor=build_preprocessor())
+    >>> model.predict(np.zeros((1, 97, 133, 3)), verbose=0).shape
+    (1, 97, 133, 3)
+    """
+
+    backbone_cls = RefineNetBackbone
+    preprocessor_cls = RefineNetImageSegmenterPreprocessor
+
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        preprocessor=None,
+        classifier_dropout=0.5,
+        classifier_kernel_size=3,
+        upsample_output=True,
+        compile=True,
+        **kwargs,
+    ):
+        if not isinstance(backbone, RefineNetBackbone):
+            backbone, preprocessor, kwargs = _from_image_encoder(
+                backbone, preprocessor, kwargs
+            )
+        check_positive_int("num_classes", num_classes)
+        _check_rate("classifier_dropout", classifier_dropout)
+        dtype = backbone.dtype_policy
+        kwargs.pop("dtype", None)
+
+        # === Layers ===
+        self.classifier_dropout_layer = keras.layers.Dropout(
+            classifier_dropout, dtype=dtype, name="classifier_dropout"
+        )
+        self.classifier = keras.layers.Conv2D(
+            num_classes,
+            classifier_kernel_size,
+            padding="same",
+            use_bias=True,
+            dtype=dtype,
+            name=CLASSIFIER_LAYER,
+        )
+        self.logits_cast = keras.layers.Activation(
+            "linear", dtype="float32", name="logits"
+        )
+        self.output_resize = ResizeLike(
+            align_corners=backbone.align_corners,
+            dtype="float32",
+            name="upsample",
+        )
+
+        # === Functional Model ===
+        images = backbone.input
+        logits = self.head(backbone(images), images, upsample_output)
+        super().__init__(inputs=images, outputs=logits, compile=False, **kwargs)
+
+        # === Config ===
+        self.backbone = backbone
+        self.preprocessor = preprocessor
+        self.num_classes = num_classes
+        self.classifier_dropout = classifier_dropout
+        self.classifier_kernel_size = classifier_kernel_size
+        self.upsample_output = upsample_output
+        if compile:
+            self.compile()
+
+    def head(self, features, images, upsample_output):
+        """Logits of the stride-4 `features` with this task's layers.
+
+        Args:
+            features: the backbone output.
+            images: the (normalized) input images, for the output size.
+            upsample_output: resize the logits to the size of `images`.
+
+        Returns:
+            float32 logits.
+        """
+        x = self.classifier_dropout_layer(features)
+        logits = self.logits_cast(self.classifier(x))
+        if upsample_output:
+            logits = self.output_resize([logits, images])
+        return logits
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "classifier_dropout": self.classifier_dropout,
+                "classifier_kernel_size": self.classifier_kernel_size,
+                "upsample_output": self.upsample_output,
+            }
+        )
+        return config
+
+    # === Normalization and decoder settings, for callers ===
+    @property
+    def image_converter(self):
+        """The preprocessor's `RefineNetImageConverter`, or `None`."""
+        return getattr(self.preprocessor, "image_converter", None)
+
+    @property
+    def image_scale(self):
+        converter = self.image_converter
+        return 1.0 if converter is None else converter.image_scale
+
+    @property
+    def image_mean(self):
+        converter = self.image_converter
+        return [0.0] if converter is None else list(converter.mean)
+
+    @property
+    def image_std(self):
+        converter = self.image_converter
+        return [1.0] if converter is None else list(converter.std)
+
+    @property
+    def align_corners(self):
+        return self.backbone.align_corners
+
+    def preprocess(self, images):
+        """Normalizes raw 0..255 `images` with the preprocessor, if any."""
+        if self.preprocessor is None:
+            return images
+        return self.preprocessor(images)
+
+    # === Presets ===
+    @classproperty
+    def presets(cls):
+        """The built-in presets: name -> `{"metadata", "config", ...}`."""
+        return copy.deepcopy(PRESETS)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **overrides):
+        """Builds a RefineNet from a built-in preset or a preset directory.
+
+        `preset` is a name from `RefineNet.presets`, a keras-hub preset
+        directory (`config.json`, `task.json`, `preprocessor.json`, weights,
+        `metadata.json`), a directory written by releases before the
+        keras-hub family, or a `hf://` / `kaggle://` handle. Named presets
+        read their weights from the preset cache
+        (`$KERAS_REFINENET_CACHE/presets/NAME`) or a URL with a sha256;
+        nothing is downloaded otherwise.
+
+        Args:
+            preset: the preset name, directory or handle.
+            load_weights: load the preset's weights. Raises
+                `PresetWeightsNotFoundError` at once, naming the paths
+                searched, if a preset with published weights has none on
+                disk. Presets without weights are randomly initialised.
+            **overrides: arguments to change: task ones (`num_classes`
+                builds a new classifier and loads every other weight),
+                backbone ones (`freeze_batchnorm`, ...), normalization
+                ones (`image_scale`, `image_mean`, `image_std`), `dtype`
+                or `preprocessor`.
+
+        Returns:
+            A `RefineNetImageSegmenter`.
+
+        Example:
+
+        >>> model = RefineNetImageSegmenter.from_preset(
+        ...     "refinenet50", num_classes=3)
+        >>> model.num_classes
+        3
+        """
+        from keras_refinenet.models.preset_io import load_preset
+
+        return load_preset(cls, preset, load_weights, **overrides)
+
+    def save_to_preset(self, preset_dir, metadata=None, max_shard_size=10):
+        """Writes a keras-hub preset directory.
+
+        Args:
+            preset_dir: directory to write (created if missing).
+            metadata: extra `metadata.json` entries, e.g. `class_names`.
+            max_shard_size: largest weights file in GB before sharding.
+
+        Returns:
+            The preset directory as a `pathlib.Path`.
+        """
+        from keras_refinenet.models.preset_io import save_preset
+
+        return save_preset(self, preset_dir, metadata, max_shard_size)
+
+    # === Training and inference ===
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        metrics="auto",
+        **kwargs,
+    ):
+        """Configures training with defaults that train RefineNet well.
+
+        `"auto"` picks the defaults of
+        `keras_refinenet.training.defaults.compile_arguments`: SGD with
+        momentum on a polynomial-decay schedule, cross-entropy that ignores
+        label 255, and mean IoU. Any argument can be given explicitly as in
+        `keras.Model.compile`.
+
+        Args:
+            optimizer: an optimizer, its name, or `"auto"`.
+            loss: a loss, its name, or `"auto"`.
+            metrics: a list of metrics, or `"auto"`.
+            **kwargs: more arguments for the defaults (see
+                `compile_arguments`) or for `keras.Model.compile`.
+        """
+        from keras_refinenet.training.defaults import compile_arguments
+
+        keras.Model.compile(
+            self,
+            **compile_arguments(
+                self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs
+            ),
+        )
+
+    def compile_from_config(self, config):
+        """Restores a saved compile configuration (used by `load_model`).
+
+        Args:
+            config: the output of `get_compile_config`.
+        """
+        # Registers the custom optimizers, losses and metrics.
+        import keras_refinenet.training.defaults  # noqa: F401
+
+        config = keras.saving.deserialize_keras_object(config)
+        keras.Model.compile(self, **config)
+        if self.built and getattr(self, "optimizer", None) is not None:
+            self.optimizer.build(self.trainable_variables)
+
+    def predict_segmentation(self, images, **kwargs):
+        """Class-id maps (and optionally probabilities) at the input size.
+
+        The preprocessor is applied: `images` are raw pixels.
+
+        Args:
+            images: one image `(H, W, 3)` or a batch `(B, H, W, 3)`, uint8
+                or float 0..255.
+            **kwargs: options of
+                `keras_refinenet.inference.predict.predict_segmentation`
+                (tiling, test-time augmentation, probabilities).
+
+        Returns:
+            See `keras_refinenet.inference.predict.predict_segmentation`.
+        """
+        from keras_refinenet.inference.predict import predict_segmentation
+
+        return predict_segmentation(self, images, **kwargs)
+
+
+def _from_image_encoder(image_encoder, preprocessor, kwargs):
+    """`RefineNetBackbone`, preprocessor and model kwargs from the flat
+    arguments of `RefineNetImageSegmenter(image_encoder, ...)`."""
+    kwargs = dict(kwargs)
+    normalization = {
+        PREPROCESSOR_KEYS[key]: kwargs.pop(key)
+        for key in list(kwargs)
+        if key in PREPROCESSOR_KEYS
+    }
+    model_kwargs = {
+        key: kwargs.pop(key) for key in ("name", "trainable") if key in kwargs
+    }
+    for key in TASK_KEYS:
+        if key in kwargs:
+            raise TypeError(f"Duplicate argument. Received: {key}")
+    backbone = RefineNetBackbone(image_encoder=image_encoder, **kwargs)
+    if preprocessor is None:
+        preprocessor = build_preprocessor(**normalization)
+    return backbone, preprocessor, model_kwargs
