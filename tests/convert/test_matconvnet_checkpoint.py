@@ -1,0 +1,743 @@
+"""The authors' MatConvNet checkpoints: layout, derived architecture, checks.
+
+The fixtures are built the way the authors' generator builds the networks
+(`main/gen_network_refine_group.m`, `main/gen_network_pool_block.m`,
+`main/My_net_util.m`: every name is made by the same concatenation rules,
+confirmed against the layer names printed in `net_graphs/*.pdf`), at tiny
+widths, and written in the MAT v7.3 layout (`tests/convert/
+matlab_v73_writer.py`) or, for the legacy folder, v7 + v7.3.
+"""
+
+import numpy as np
+import pytest
+import scipy.io
+
+from keras_refinenet.convert.matconvnet_checkpoint import (
+    IMPROVED_POOLING,
+    ORIGINAL_POOLING,
+    MatconvnetCheckpointError,
+    check_architecture,
+    describe_checkpoint,
+    expected_decoder_params,
+    load_matconvnet_checkpoint,
+)
+from keras_refinenet.convert.matlab_file import MatlabFileError
+from tests.convert.matlab_v73_writer import (
+    Cell,
+    Empty,
+    FunctionHandle,
+    Object,
+    StructArray,
+    write_mat_v73,
+)
+
+STAGE_WIDTHS = (2, 3, 4, 5)  # bottleneck widths; outputs are 4x
+PATH_WIDTHS = (8, 4, 4, 4)  # the release's 512/256/256/256, scaled down
+NUM_CLASSES = 5
+POOL_STAGES = 4
+POOL_SIZE = 5
+ADAPT_RCUS = 2
+OUTPUT_RCUS = 3
+INPUT_SCALE = 1.2
+BN_EPSILON = 1e-5
+
+
+class DagBuilder:
+    """`dagnn.DagNN` as far as `addLayer` and `saveobj` go."""
+
+    def __init__(self, rng, column_cells=False):
+        self.rng = rng
+        self.layers = []
+        self.params = []
+        self.vars = []
+        self.column_cells = column_cells
+
+    def cell(self, names):
+        names = list(names)
+        shape = (len(names), 1) if self.column_cells else (1, len(names))
+        return Cell(names, shape)
+
+    def add_layer(self, name, kind, inputs, outputs, params, block):
+        for var in [*inputs, *outputs]:
+            if var not in self.vars:
+                self.vars.append(var)
+        self.layers.append(
+            {
+                "name": name,
+                "type": kind,
+                "inputs": self.cell(inputs),
+                "outputs": self.cell(outputs),
+                "params": self.cell([p for p, _ in params]),
+                "block": block,
+            }
+        )
+        self.params += params
+
+    def value(self, *shape):
+        return self.rng.normal(size=shape).astype(np.float32)
+
+    def saveobj(self):
+        return {
+            "vars": StructArray(
+                [{"name": v, "precious": False} for v in self.vars]
+            ),
+            "params": StructArray(
+                [
+                    {
+                        "name": name,
+                        "value": value,
+                        "learningRate": 1.0,
+                        "weightDecay": 1.0,
+                    }
+                    for name, value in self.params
+                ]
+            ),
+            "layers": StructArray(self.layers),
+            "meta": {"name": "dag"},
+        }
+
+    # --- My_net_util.m ---
+
+    def conv(self, inputs, outputs, size, name, has_bias, stride=1):
+        params = [(f"{name}_filter", self.value(*size))]
+        if has_bias:
+            params.append((f"{name}_bias", self.value(1, size[3])))
+        pad = (size[0] - 1) // 2
+        block = {
+            "size": np.array([size], float),
+            "hasBias": np.array([[has_bias]]),
+            "opts": Cell([]),
+            "pad": float(pad),
+            "stride": np.array([[stride, stride]], float),
+            "dilate": np.array([[1.0, 1.0]]),
+        }
+        self.add_layer(name, "dagnn.Conv", inputs, outputs, params, block)
+
+    def relu(self, prev_layer_name, inputs):
+        name = f"{prev_layer_name}_relu"
+        outputs = [f"{name}_varout"]
+        block = {"useShortCircuit": np.array([[True]]), "leak": 0.0}
+        self.add_layer(name, "dagnn.ReLU", inputs, outputs, [], block)
+        return outputs
+
+    def dim_reduce_named(self, var, in_dim, out_dim, name):
+        outputs = [f"{name}_varout"]
+        self.conv([var], outputs, (3, 3, in_dim, out_dim), name, False)
+        return outputs
+
+    def dim_reduce(self, var, in_dim, out_dim):
+        return self.dim_reduce_named(var, in_dim, out_dim, f"{var}_dimred")
+
+    def sum2(self, inputs, name):
+        outputs = [f"{name}_varout"]
+        block = {"numInputs": 2.0}
+        self.add_layer(name, "dagnn.Sum", inputs, outputs, [], block)
+        return outputs
+
+    def my_sum(self, inputs, name):
+        outputs = [f"{name}_varout"]
+        block = {"numInputs": float(len(inputs))}
+        self.add_layer(name, "My_sum_layer", inputs, outputs, [], block)
+        return outputs
+
+    def res_conv_block(self, outputs, dim, count, prefix):
+        for index in range(1, count + 1):
+            name = f"{prefix}_b{index}"
+            start = outputs
+            outputs = self.relu(f"{name}_prev", outputs)
+            conv_name = f"{name}_conv"
+            conv_out = [f"{conv_name}_outvar"]
+            self.conv(outputs, conv_out, (3, 3, dim, dim), conv_name, True)
+            outputs = self.relu(conv_name, conv_out)
+            outputs = self.dim_reduce(outputs[0], dim, dim)
+            outputs = self.sum2([start[0], outputs[0]], f"{name}_joint")
+        return outputs
+
+    # --- gen_network_pool_block.m ---
+
+    def pool(self, inputs, name):
+        outputs = [f"{name}_outvar"]
+        half = POOL_SIZE // 2
+        block = {
+            "method": "max",
+            "poolSize": np.array([[POOL_SIZE, POOL_SIZE]], float),
+            "opts": Cell([]),
+            "pad": float(half),
+            "stride": 1.0,
+        }
+        self.add_layer(name, "dagnn.Pooling", inputs, outputs, [], block)
+        return outputs
+
+    def pool_block(self, outputs, dim, prefix, improved, stages):
+        outputs = self.relu(f"{prefix}_poolprev", outputs)
+        pooled = list(outputs)
+        for index in range(1, stages + 1):
+            if improved:
+                name = f"{outputs[0]}_pb{index}"
+                outputs = self.dim_reduce_named(outputs[0], dim, dim, name)
+                outputs = self.pool(outputs, f"{prefix}_pool{index}")
+            else:
+                outputs = self.pool(outputs, f"{prefix}_pool{index}")
+                outputs = self.dim_reduce(outputs[0], dim, dim)
+            pooled += outputs
+        return self.my_sum(pooled, f"{prefix}_pool_joint")
+
+
+def build_decoder(
+    rng,
+    input_channels,
+    adapt_prefix="adapt_input_path",
+    improved=True,
+    stages=(POOL_STAGES,) * 4,
+    column_cells=False,
+):
+    """`gen_network_refine_group.m` with 4 paths, groups [1 2 3 4]."""
+    dag = DagBuilder(rng, column_cells)
+    ends = []
+    for path, (channels, width) in enumerate(
+        zip(input_channels, PATH_WIDTHS, strict=True), start=1
+    ):
+        outputs = dag.dim_reduce(f"p_ims1d2_outl{path}", channels, width)
+        outputs = dag.res_conv_block(
+            outputs, width, ADAPT_RCUS, f"{adapt_prefix}{path}"
+        )
+        ends.append((outputs[0], width))
+    previous = None
+    for group, (var, dim) in enumerate(ends, start=1):
+        members = [(var, dim)] if previous is None else [previous, (var, dim)]
+        joint = min(d for _, d in members)
+        if len(members) > 1:
+            reduced = [dag.dim_reduce(v, d, joint)[0] for v, d in members]
+            outputs = dag.my_sum(reduced, f"mflow_joint_g{group}")
+        else:
+            outputs = [var]
+        prefix = f"mflow_conv_g{group}"
+        outputs = dag.pool_block(
+            outputs, joint, prefix, improved, stages[group - 1]
+        )
+        outputs = dag.res_conv_block(outputs, joint, OUTPUT_RCUS, prefix)
+        previous = (outputs[0], joint)
+    return dag
+
+
+def build_backbone(rng):
+    """A ResNet in the imagenet-resnet-*-dag layout, one block per stage."""
+    dag = DagBuilder(rng)
+
+    def bn(name, var, channels):
+        params = [
+            (f"{name}_mult", dag.value(channels, 1)),
+            (f"{name}_bias", dag.value(channels, 1)),
+            (
+                f"{name}_moments",
+                np.abs(dag.value(channels, 2)) + np.float32(0.5),
+            ),
+        ]
+        block = {"numChannels": float(channels), "epsilon": BN_EPSILON}
+        dag.add_layer(name, "dagnn.BatchNorm", [var], [name], params, block)
+        return name
+
+    def relu(name, var):
+        dag.add_layer(name, "dagnn.ReLU", [var], [name], [], {"leak": 0.0})
+        return name
+
+    dag.conv(["data"], ["conv1"], (7, 7, 3, 4), "conv1", False, stride=2)
+    var = relu("conv1_relu", bn("bn_conv1", "conv1", 4))
+    dag.add_layer(
+        "pool1",
+        "dagnn.Pooling",
+        [var],
+        ["pool1"],
+        [],
+        {
+            "method": "max",
+            "poolSize": np.array([[3.0, 3.0]]),
+            "pad": 1.0,
+            "stride": np.array([[2.0, 2.0]]),
+        },
+    )
+    var, channels, outputs = "pool1", 4, []
+    for stage, width in zip((2, 3, 4, 5), STAGE_WIDTHS, strict=True):
+        block = f"{stage}a"
+        stride = 1 if stage == 2 else 2
+        out = 4 * width
+        dag.conv(
+            [var],
+            [f"res{block}_branch1"],
+            (1, 1, channels, out),
+            f"res{block}_branch1",
+            False,
+            stride,
+        )
+        shortcut = bn(f"bn{block}_branch1", f"res{block}_branch1", out)
+        branch = var
+        for part, (size, stride_here, dims) in {
+            "2a": (1, stride, (channels, width)),
+            "2b": (3, 1, (width, width)),
+            "2c": (1, 1, (width, out)),
+        }.items():
+            name = f"res{block}_branch{part}"
+            dag.conv(
+                [branch], [name], (size, size, *dims), name, False, stride_here
+            )
+            branch = bn(f"bn{block}_branch{part}", name, dims[1])
+            if part != "2c":
+                branch = relu(f"{name}_relu", branch)
+        dag.add_layer(
+            f"res{block}",
+            "dagnn.Sum",
+            [shortcut, branch],
+            [f"res{block}"],
+            [],
+            {"numInputs": 2.0},
+        )
+        var, channels = relu(f"res{block}_relu", f"res{block}"), out
+        outputs.append((var, out))
+    for var, out in outputs:
+        if out > 4 * STAGE_WIDTHS[1]:
+            name = f"{var}_dropout"
+            dag.add_layer(
+                name,
+                "dagnn.DropOut",
+                [var],
+                [f"{name}_varout"],
+                [],
+                {"rate": 0.5},
+            )
+        else:
+            name = f"{var}_copy"
+            dag.add_layer(
+                name, "My_copy_layer", [var], [f"{name}_varout"], [], {}
+            )
+    return dag, [out for _, out in reversed(outputs)]
+
+
+def classifier_layers(rng, width=PATH_WIDTHS[-1]):
+    filters = rng.normal(size=(3, 3, width, NUM_CLASSES)).astype(np.float32)
+    biases = rng.normal(size=(1, NUM_CLASSES)).astype(np.float32)
+    layers = [
+        {"type": "dropout", "rate": 0.5},
+        {
+            "type": "conv",
+            "filters": filters,
+            "biases": biases,
+            "stride": 1.0,
+            "pad": np.array([[1.0, 1.0, 1.0, 1.0]]),
+        },
+        {
+            "type": "my_custom",
+            "custom_type": "dense_softmaxloss",
+            "forward_fn": FunctionHandle(
+                "@cnn_layer_dense_softmaxloss_forward"
+            ),
+        },
+    ]
+    return layers, filters, biases
+
+
+def write_release(path, seed=0, **decoder_options):
+    """The single-file layout of `main/cnn_save_model.m`."""
+    rng = np.random.default_rng(seed)
+    backbone, channels = build_backbone(rng)
+    decoder = build_decoder(rng, channels, **decoder_options)
+    layers, filters, biases = classifier_layers(rng)
+
+    def net_info(name, layers):
+        return Object(
+            "ref_obj", {"ref": {"name": name, "layers": Cell(layers)}}
+        )
+
+    def group(name, index, **fields):
+        return {
+            "name": name,
+            "group_idx": float(index),
+            "forward_evaluate_fn": FunctionHandle("@cnn_forward_evaluate_obj"),
+            **fields,
+        }
+
+    wrapper = {"type": "my_custom", "custom_type": "dagnn_wrapper"}
+    groups = [
+        group("root", 1, net_info=Empty()),
+        group("multi_featnet", 2, net_info=Empty()),
+        group(
+            "featnet_1",
+            3,
+            net_info=net_info("featnet_1", [wrapper]),
+            dag_net=backbone.saveobj(),
+            use_dagnn=np.array([[True]]),
+        ),
+        group(
+            "refinenets",
+            4,
+            net_info=net_info("refinenets", [wrapper]),
+            dag_net=decoder.saveobj(),
+            use_dagnn=np.array([[True]]),
+        ),
+        group("loss_group", 5, net_info=net_info("final_loss", layers)),
+    ]
+    ref = {
+        "group_infos": Cell(groups, (len(groups), 1)),
+        "net_input_img_scales": INPUT_SCALE,
+        "dag_group_flags": np.array([[0.0, 0.0, 1.0, 1.0, 0.0]]),
+        "predict_group_idx": 5.0,
+        "cache_filename": Empty("char"),
+    }
+    write_mat_v73(path, {"net_config": Object("ref_obj", {"ref": ref})})
+    return backbone, decoder, filters, biases
+
+
+def _legacy_struct(value):
+    """Writer values -> scipy.io.savemat values (v7, plain structs only)."""
+    if isinstance(value, dict):
+        return {k: _legacy_struct(v) for k, v in value.items()}
+    if isinstance(value, Cell):
+        cell = np.empty(len(value.items), dtype=object)
+        for index, item in enumerate(value.items):
+            cell[index] = _legacy_struct(item)
+        return cell.reshape(value.dims(), order="F")
+    if isinstance(value, Empty):
+        return np.zeros(value.shape)
+    return value
+
+
+def write_legacy_folder(folder, seed=0):
+    """`net-config.mat` (v7, `saved_net_config`) + `group_<name>_<idx>.mat`."""
+    rng = np.random.default_rng(seed)
+    backbone, channels = build_backbone(rng)
+    decoder = build_decoder(
+        rng,
+        channels,
+        adapt_prefix="adapt_stage",
+        improved=False,
+        column_cells=True,
+    )
+    layers, filters, _ = classifier_layers(rng)
+    layers = [layer for layer in layers if layer["type"] != "my_custom"]
+    names = [
+        "root",
+        "multipath_input",
+        "inputpath_1",
+        "multipath_fusion",
+        "loss_group",
+    ]
+    groups = [
+        {"name": n, "group_idx": float(i)} for i, n in enumerate(names, start=1)
+    ]
+    groups[4]["net_info"] = {"ref": {"layers": Cell(layers)}}
+    saved = {
+        "group_infos": Cell(groups, (5, 1)),
+        "dag_group_flags": np.array([[0.0, 0.0, 1.0, 1.0, 0.0]]),
+    }
+    folder.mkdir()
+    scipy.io.savemat(
+        folder / "net-config-epoch-30.mat",
+        {"saved_net_config": _legacy_struct(saved)},
+    )
+    write_mat_v73(folder / "group_inputpath_1_3.mat", backbone.saveobj())
+    write_mat_v73(folder / "group_multipath_fusion_4.mat", decoder.saveobj())
+    return backbone, decoder, filters
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    path = tmp_path_factory.mktemp("release") / "refinenet_res101_voc2012.mat"
+    backbone, decoder, filters, biases = write_release(path)
+    return path, backbone, decoder, filters, biases
+
+
+# === Reading back ===
+
+
+def test_values_and_shapes_read_back_exactly(release):
+    path, backbone, decoder, filters, biases = release
+    checkpoint = load_matconvnet_checkpoint(path)
+    assert checkpoint.layout == "single_file"
+    assert checkpoint.group_names == (
+        "root",
+        "multi_featnet",
+        "featnet_1",
+        "refinenets",
+        "loss_group",
+    )
+    for dag, built in (
+        (checkpoint.backbone, backbone),
+        (checkpoint.decoder, decoder),
+    ):
+        assert list(dag.params) == [name for name, _ in built.params]
+        for name, value in built.params:
+            np.testing.assert_array_equal(dag.params[name], value)
+            assert dag.params[name].dtype == np.float32
+        assert [layer.name for layer in dag.layers] == [
+            layer["name"] for layer in built.layers
+        ]
+    conv = checkpoint.decoder.layers[0]
+    assert conv.type == "dagnn.Conv"
+    assert conv.inputs == ("p_ims1d2_outl1",)
+    assert conv.params == ("p_ims1d2_outl1_dimred_filter",)
+    assert conv.setting("size") == (3, 3, 4 * STAGE_WIDTHS[-1], 8)
+    assert conv.setting("hasBias") == (False,)
+    bn = checkpoint.backbone.layers[1]
+    assert bn.type == "dagnn.BatchNorm"
+    assert bn.number("epsilon") == pytest.approx(BN_EPSILON)
+    assert checkpoint.backbone.params["bn_conv1_moments"].shape == (4, 2)
+    np.testing.assert_array_equal(checkpoint.classifier.filters, filters)
+    np.testing.assert_array_equal(checkpoint.classifier.biases, biases[0])
+    assert checkpoint.classifier.pad == (1, 1, 1, 1)
+    assert checkpoint.classifier.dropout_rate == 0.5
+    assert checkpoint.num_classes == NUM_CLASSES
+    assert checkpoint.input_scales == (INPUT_SCALE,)
+
+
+def test_backbone_architecture_is_derived(release):
+    checkpoint = load_matconvnet_checkpoint(release[0])
+    backbone = checkpoint.backbone_architecture
+    assert backbone.input_var == "data"
+    assert backbone.stage_blocks == (1, 1, 1, 1)
+    assert backbone.depth == 2 + 3 * 4
+    assert backbone.output_vars == (
+        "res2a_relu_copy_varout",
+        "res3a_relu_copy_varout",
+        "res4a_relu_dropout_varout",
+        "res5a_relu_dropout_varout",
+    )
+
+
+@pytest.mark.parametrize(
+    "prefix,improved",
+    [
+        ("adapt_input_path", True),
+        ("adapt_stage", False),
+        ("adapt_stage", True),
+        ("adapt_input_path", False),
+    ],
+)
+def test_decoder_architecture_is_derived_from_the_graph(
+    tmp_path, prefix, improved
+):
+    path = tmp_path / "model.mat"
+    write_release(path, adapt_prefix=prefix, improved=improved)
+    checkpoint = load_matconvnet_checkpoint(path)
+    arch = checkpoint.architecture
+    assert arch.naming_scheme == prefix
+    assert arch.num_paths == 4
+    assert arch.path_inputs == tuple(f"p_ims1d2_outl{p}" for p in range(1, 5))
+    assert arch.path_input_channels == tuple(
+        4 * w for w in reversed(STAGE_WIDTHS)
+    )
+    assert arch.path_widths == PATH_WIDTHS
+    assert arch.adapt_rcus == (ADAPT_RCUS,) * 4
+    order = IMPROVED_POOLING if improved else ORIGINAL_POOLING
+    assert [b.inputs for b in arch.blocks] == [
+        ("path1",),
+        ("block1", "path2"),
+        ("block2", "path3"),
+        ("block3", "path4"),
+    ]
+    assert [b.width for b in arch.blocks] == [8, 4, 4, 4]
+    for block in arch.blocks:
+        assert block.pooling_order == order
+        assert block.pool_stages == POOL_STAGES
+        assert block.pool_size == (POOL_SIZE, POOL_SIZE)
+        assert block.output_rcus == OUTPUT_RCUS
+        assert block.kernel_sizes == ((3, 3),)
+    assert arch.output_var == "mflow_conv_g4_b3_joint_varout"
+    check_architecture(
+        checkpoint,
+        {
+            "pool_stages": 4,
+            "pooling_order": order,
+            "naming_scheme": prefix,
+            "path_widths": PATH_WIDTHS,
+            "pool_size": (5, 5),
+        },
+    )
+
+
+def test_expected_names_follow_the_authors_generator(release):
+    """Names printed in net_graphs/part2_cascaed_refinenet*.pdf."""
+    arch = load_matconvnet_checkpoint(release[0]).architecture
+    names = set(expected_decoder_params(arch))
+    for name in (
+        "p_ims1d2_outl1_dimred_filter",
+        "adapt_input_path1_b1_conv_filter",
+        "adapt_input_path1_b1_conv_bias",
+        "adapt_input_path2_b2_conv_relu_varout_dimred_filter",
+        "adapt_input_path2_b2_joint_varout_dimred_filter",
+        "mflow_conv_g1_b3_joint_varout_dimred_filter",
+        "mflow_conv_g1_poolprev_relu_varout_pb1_filter",
+        "mflow_conv_g4_pool3_outvar_pb4_filter",
+        "mflow_conv_g4_b3_conv_relu_varout_dimred_filter",
+    ):
+        assert name in names, name
+    assert "mflow_conv_g1_pool1_outvar_dimred_filter" not in names
+    assert "adapt_input_path1_b2_joint_varout_dimred_filter" not in names
+
+
+def test_legacy_folder_layout(tmp_path):
+    folder = tmp_path / "voc2012_refinenet_res101_legacy"
+    backbone, decoder, filters = write_legacy_folder(folder)
+    checkpoint = load_matconvnet_checkpoint(folder)
+    assert checkpoint.layout == "legacy_folder"
+    assert checkpoint.backbone.group_name == "inputpath_1"
+    assert checkpoint.decoder.group_name == "multipath_fusion"
+    arch = checkpoint.architecture
+    assert arch.naming_scheme == "adapt_stage"
+    assert {b.pooling_order for b in arch.blocks} == {ORIGINAL_POOLING}
+    assert checkpoint.decoder.layers[0].inputs == ("p_ims1d2_outl1",)
+    for name, value in decoder.params:
+        np.testing.assert_array_equal(checkpoint.decoder.params[name], value)
+    np.testing.assert_array_equal(checkpoint.classifier.filters, filters)
+    assert checkpoint.input_scales == ()
+    check_architecture(checkpoint)
+    assert "mflow_conv_g2_pool4_outvar_dimred_filter" in (
+        checkpoint.decoder.params
+    )
+
+
+# === Refusals ===
+
+
+def _edited_release(tmp_path, edit, **options):
+    rng = np.random.default_rng(3)
+    backbone, channels = build_backbone(rng)
+    decoder = build_decoder(rng, channels, **options)
+    edit(decoder)
+    layers, _, _ = classifier_layers(rng)
+    info = Object("ref_obj", {"ref": {"layers": Cell(layers)}})
+    groups = [
+        {"name": "featnet_1", "dag_net": backbone.saveobj()},
+        {"name": "refinenets", "dag_net": decoder.saveobj()},
+        {"name": "loss_group", "net_info": info},
+    ]
+    path = tmp_path / "edited.mat"
+    ref = {"group_infos": Cell(groups, (3, 1)), "net_input_img_scales": 1.2}
+    write_mat_v73(path, {"net_config": Object("ref_obj", {"ref": ref})})
+    return load_matconvnet_checkpoint(path)
+
+
+def test_missing_param_is_refused(tmp_path):
+    def drop(dag):
+        dag.params = [
+            p for p in dag.params if p[0] != "mflow_conv_g2_b1_conv_bias"
+        ]
+
+    checkpoint = _edited_release(tmp_path, drop)
+    with pytest.raises(MatconvnetCheckpointError) as error:
+        check_architecture(checkpoint)
+    assert "missing params" in str(error.value)
+    assert "mflow_conv_g2_b1_conv_bias" in str(error.value)
+
+
+def test_wrong_shape_is_refused(tmp_path):
+    name = "adapt_input_path3_b1_conv_filter"
+
+    def reshape(dag):
+        dag.params = [
+            (n, v[:, :, :, :3] if n == name else v) for n, v in dag.params
+        ]
+
+    checkpoint = _edited_release(tmp_path, reshape)
+    with pytest.raises(MatconvnetCheckpointError) as error:
+        check_architecture(checkpoint)
+    message = str(error.value)
+    assert "shape mismatches" in message
+    assert f"{name}: file (3, 3, 4, 3)" in message
+
+
+def test_extra_pooling_stage_is_refused(tmp_path):
+    checkpoint = _edited_release(
+        tmp_path, lambda dag: None, stages=(4, 4, 5, 4)
+    )
+    assert [b.pool_stages for b in checkpoint.architecture.blocks] == [
+        4,
+        4,
+        5,
+        4,
+    ]
+    with pytest.raises(MatconvnetCheckpointError) as error:
+        check_architecture(checkpoint, {"pool_stages": 4})
+    message = str(error.value)
+    assert "blocks differ in pool_stages: (4, 4, 5, 4)" in message
+    assert "pool_stages: file (4, 4, 5, 4), expected (4, 4, 4, 4)" in message
+
+
+def test_unknown_layer_type_and_unexpected_param_are_listed(tmp_path):
+    def extend(dag):
+        output = dag.layers[-1]["outputs"].items[0]
+        dag.add_layer("crop", "dagnn.Crop", [output], ["cropped"], [], {})
+        dag.params.append(("stray_filter", dag.value(3, 3, 4, 4)))
+
+    checkpoint = _edited_release(tmp_path, extend)
+    with pytest.raises(MatconvnetCheckpointError) as error:
+        check_architecture(checkpoint)
+    message = str(error.value)
+    assert "refinenets: 1 unexpected layer types:\n    crop: dagnn.Crop" in (
+        message
+    )
+    assert "stray_filter" in message
+
+
+def test_a_graph_that_is_no_cascade_is_refused_on_load(tmp_path):
+    def retype(dag):
+        dag.layers[-1]["type"] = "dagnn.ConvTranspose"
+
+    with pytest.raises(MatconvnetCheckpointError, match="cascade"):
+        _edited_release(tmp_path, retype)
+
+
+def test_expected_facts_are_checked(release):
+    checkpoint = load_matconvnet_checkpoint(release[0])
+    with pytest.raises(MatconvnetCheckpointError, match="pooling_order"):
+        check_architecture(checkpoint, {"pooling_order": ORIGINAL_POOLING})
+    with pytest.raises(ValueError, match="Unknown architecture fact"):
+        check_architecture(checkpoint, {"pool_count": 4})
+
+
+def test_not_a_refinenet_gives_clean_errors(tmp_path):
+    plain = tmp_path / "plain.mat"
+    write_mat_v73(plain, {"net_config": {"group_infos": Cell([])}})
+    with pytest.raises(MatlabFileError):
+        load_matconvnet_checkpoint(plain)
+    other = tmp_path / "other.mat"
+    write_mat_v73(other, {"weights": np.ones((2, 2))})
+    with pytest.raises(MatlabFileError, match="net_config"):
+        load_matconvnet_checkpoint(other)
+    with pytest.raises(MatconvnetCheckpointError, match="No checkpoint"):
+        load_matconvnet_checkpoint(tmp_path / "absent.mat")
+    empty_folder = tmp_path / "folder"
+    empty_folder.mkdir()
+    with pytest.raises(MatconvnetCheckpointError, match="net-config"):
+        load_matconvnet_checkpoint(empty_folder)
+
+
+# === describe_checkpoint ===
+
+
+def test_describe_lists_the_key_facts(release):
+    text = describe_checkpoint(release[0])
+    for fact in (
+        "single_file",
+        "groups: root, multi_featnet, featnet_1, refinenets, loss_group",
+        f"classes: {NUM_CLASSES}",
+        "input scales: [1.2]",
+        "blocks per stage [1, 1, 1, 1]",
+        "4 paths, naming 'adapt_input_path'",
+        "widths [8, 4, 4, 4]",
+        "block 2: fuses ['block1', 'path2'], width 4, pooling improved x4",
+        "mflow_conv_g1_pool1 [dagnn.Pooling]",
+        "poolSize=(5, 5)",
+        "conv1_filter (7, 7, 3, 4)",
+        "bn_conv1_moments (4, 2)",
+        "epsilon=1e-05",
+    ):
+        assert fact in text, fact
+
+
+def test_describe_reads_pytorch_state_dicts(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pth"
+    torch.save(
+        {"state_dict": {"clf_conv.weight": torch.zeros(21, 256, 3, 3)}}, path
+    )
+    text = describe_checkpoint(path)
+    assert "clf_conv.weight (21, 256, 3, 3)" in text
