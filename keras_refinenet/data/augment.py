@@ -5,11 +5,13 @@ Images are float32 in 0..255 of shape `(H, W, 3)`; masks are int32 of shape
 `seed` of shape `(2,)`, so a pipeline is reproducible given its seed.
 """
 
-import tensorflow as tf
+from keras_refinenet.constants import (
+    IGNORE_LABEL,
+    MAX_PIXEL_VALUE,
+    RGB_CHANNELS,
+)
 
-IGNORE_LABEL = 255
 IMAGENET_MEAN_RGB = (123.675, 116.28, 103.53)
-PIXEL_MAX = 255.0
 DEFAULT_SCALE_RANGE = (0.5, 2.0)
 DEFAULT_BRIGHTNESS = 0.2
 DEFAULT_CONTRAST = 0.2
@@ -18,6 +20,8 @@ DEFAULT_SATURATION = 0.2
 
 def split_seed(seed, count):
     """`count` independent `(2,)` seeds derived from one `(2,)` seed."""
+    import tensorflow as tf
+
     return tf.unstack(tf.random.experimental.stateless_split(seed, count))
 
 
@@ -41,6 +45,8 @@ def resize_pair(image, mask, size):
     >>> image.shape.as_list(), mask.shape.as_list()
     ([8, 6, 3], [8, 6])
     """
+    import tensorflow as tf
+
     image = tf.image.resize(image, size, method="bilinear")
     mask = tf.image.resize(mask[..., None], size, method="nearest")[..., 0]
     return image, mask
@@ -68,6 +74,8 @@ def random_scale(image, mask, seed, scale_range=DEFAULT_SCALE_RANGE):
     >>> image.shape.as_list()
     [20, 20, 3]
     """
+    import tensorflow as tf
+
     min_scale, max_scale = scale_range
     scale = tf.random.stateless_uniform(
         (), seed, minval=min_scale, maxval=max_scale
@@ -102,6 +110,8 @@ def pad_to_size(
     >>> mask.numpy().tolist()
     [[0, 0, 0], [0, 0, 0], [255, 255, 255], [255, 255, 255]]
     """
+    import tensorflow as tf
+
     shape = tf.shape(mask)
     pad_height = tf.maximum(size[0] - shape[0], 0)
     pad_width = tf.maximum(size[1] - shape[1], 0)
@@ -138,6 +148,8 @@ def random_crop(image, mask, size, seed):
     >>> mask.shape.as_list()
     [3, 2]
     """
+    import tensorflow as tf
+
     height, width = size
     shape = tf.shape(mask)
     row_seed, col_seed = split_seed(seed, 2)
@@ -149,9 +161,8 @@ def random_crop(image, mask, size, seed):
     )
     image = image[top : top + height, left : left + width]
     mask = mask[top : top + height, left : left + width]
-    return tf.ensure_shape(image, (height, width, 3)), tf.ensure_shape(
-        mask, (height, width)
-    )
+    image = tf.ensure_shape(image, (height, width, RGB_CHANNELS))
+    return image, tf.ensure_shape(mask, (height, width))
 
 
 def random_flip(image, mask, seed):
@@ -173,6 +184,8 @@ def random_flip(image, mask, seed):
     >>> sorted(flipped.numpy()[0].tolist())
     [1, 2]
     """
+    import tensorflow as tf
+
     flip = tf.random.stateless_uniform((), seed) < 0.5
     image = tf.cond(flip, lambda: image[:, ::-1], lambda: image)
     mask = tf.cond(flip, lambda: mask[:, ::-1], lambda: mask)
@@ -206,8 +219,10 @@ def photometric_jitter(
     >>> float(tf.reduce_max(image)) <= 255.0
     True
     """
+    import tensorflow as tf
+
     brightness_seed, contrast_seed, saturation_seed = split_seed(seed, 3)
-    image = image / PIXEL_MAX
+    image = image / MAX_PIXEL_VALUE
     if brightness:
         image = tf.image.stateless_random_brightness(
             image, brightness, brightness_seed
@@ -223,4 +238,4 @@ def photometric_jitter(
             1.0 + saturation,
             saturation_seed,
         )
-    return tf.clip_by_value(image, 0.0, 1.0) * PIXEL_MAX
+    return tf.clip_by_value(image, 0.0, 1.0) * MAX_PIXEL_VALUE

@@ -9,8 +9,10 @@ import collections
 
 import numpy as np
 
+from keras_refinenet.constants import IGNORE_LABEL
+
 CITYSCAPES_TFDS_NAME = "cityscapes/semantic_segmentation"
-CITYSCAPES_IGNORE_TRAIN_ID = 255
+CITYSCAPES_IGNORE_TRAIN_ID = IGNORE_LABEL
 CITYSCAPES_NUM_CLASSES = 19
 CITYSCAPES_SPLITS = {
     "train": "train",
@@ -121,7 +123,11 @@ CITYSCAPES_LABELS = (
 # fmt: on
 
 _TRAIN_LABELS = sorted(
-    (label for label in CITYSCAPES_LABELS if 0 <= label.train_id < 255),
+    (
+        label
+        for label in CITYSCAPES_LABELS
+        if 0 <= label.train_id < CITYSCAPES_IGNORE_TRAIN_ID
+    ),
     key=lambda label: label.train_id,
 )
 CITYSCAPES_CLASS_NAMES = tuple(label.name for label in _TRAIN_LABELS)
@@ -136,7 +142,7 @@ CITYSCAPES_EVAL_LABEL_IDS = tuple(
 def _label_to_train_lookup():
     lookup = np.full(_LOOKUP_SIZE, CITYSCAPES_IGNORE_TRAIN_ID, dtype=np.int32)
     for label in CITYSCAPES_LABELS:
-        if label.id >= 0 and 0 <= label.train_id < 255:
+        if label.id >= 0 and 0 <= label.train_id < CITYSCAPES_IGNORE_TRAIN_ID:
             lookup[label.id] = label.train_id
     return lookup
 

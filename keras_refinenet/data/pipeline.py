@@ -1,10 +1,8 @@
 """`tf.data` pipelines turning `(image, mask)` datasets into model batches."""
 
-import tensorflow as tf
-
+from keras_refinenet.constants import IGNORE_LABEL
 from keras_refinenet.data import augment
 
-AUTOTUNE = tf.data.AUTOTUNE
 DEFAULT_SHUFFLE_BUFFER = 256
 
 
@@ -27,6 +25,8 @@ def to_model_types(image, mask):
     >>> image.dtype.name, mask.dtype.name, mask.shape.as_list()
     ('float32', 'int32', [2, 2])
     """
+    import tensorflow as tf
+
     image = tf.cast(image, tf.float32)
     mask = tf.cast(mask, tf.int32)
     if mask.shape.rank == 3:
@@ -53,7 +53,7 @@ def augment_example(
     flip=True,
     jitter=True,
     image_pad_value=0.0,
-    ignore_label=augment.IGNORE_LABEL,
+    ignore_label=IGNORE_LABEL,
 ):
     """Scale, pad, crop, flip and jitter one pair (see `training_pipeline`).
 
@@ -104,7 +104,7 @@ def training_pipeline(
     flip=True,
     jitter=True,
     image_pad_value=0.0,
-    ignore_label=augment.IGNORE_LABEL,
+    ignore_label=IGNORE_LABEL,
     shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
     repeat=False,
 ):
@@ -142,6 +142,8 @@ def training_pipeline(
     >>> [tuple(t.shape) for t in next(iter(batches))]
     [(4, 24, 24, 3), (4, 24, 24)]
     """
+    import tensorflow as tf
+
     _check_size("crop_size", tuple(crop_size))
     if batch_size < 1:
         raise ValueError(
@@ -175,10 +177,11 @@ def training_pipeline(
 
     dataset = dataset.map(
         augment_pair,
-        num_parallel_calls=AUTOTUNE,
+        num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True if seed is not None else None,
     )
-    return dataset.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_pipeline(dataset, batch_size=1):
@@ -198,10 +201,12 @@ def evaluation_pipeline(dataset, batch_size=1):
     >>> [tuple(t.shape) for t in next(iter(batches))]
     [(1, 32, 32, 3), (1, 32, 32)]
     """
+    import tensorflow as tf
+
     if batch_size < 1:
         raise ValueError(
             "`batch_size` must be a positive integer. "
             f"Received: batch_size={batch_size}"
         )
-    dataset = dataset.map(to_model_types, num_parallel_calls=AUTOTUNE)
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    dataset = dataset.map(to_model_types, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -7,6 +7,8 @@ on a CPU, hard enough that shape boundaries matter.
 
 import numpy as np
 
+from keras_refinenet.constants import MAX_PIXEL_VALUE, RGB_CHANNELS
+
 SYNTHETIC_CLASS_NAMES = ("background", "circle", "rectangle", "triangle")
 SYNTHETIC_NUM_CLASSES = len(SYNTHETIC_CLASS_NAMES)
 SYNTHETIC_PALETTE = ((0, 0, 0), (220, 50, 50), (50, 190, 50), (60, 90, 220))
@@ -39,7 +41,7 @@ def _textured_background(rng, height, width):
     frequency = rng.uniform(2, 6)
     waves = 12.0 * np.sin(2 * np.pi * frequency * (rows + cols * 0.7))
     grey = level + tilt_rows * rows + tilt_cols * cols + waves
-    tint = rng.uniform(-10, 10, size=3)
+    tint = rng.uniform(-10, 10, size=RGB_CHANNELS)
     return grey[..., None] + tint
 
 
@@ -99,11 +101,12 @@ def generate_synthetic_example(
         shape_class = int(rng.integers(CIRCLE, SYNTHETIC_NUM_CLASSES))
         region = _shape_mask(rng, shape_class, height, width)
         color = np.array(SYNTHETIC_PALETTE[shape_class], dtype=np.float64)
-        color += rng.uniform(-COLOR_JITTER, COLOR_JITTER, size=3)
+        color += rng.uniform(-COLOR_JITTER, COLOR_JITTER, size=RGB_CHANNELS)
         image[region] = color
         mask[region] = shape_class
     image += rng.normal(0.0, PIXEL_NOISE, size=image.shape)
-    return np.clip(np.round(image), 0, 255).astype(np.uint8), mask
+    image = np.clip(np.round(image), 0, MAX_PIXEL_VALUE)
+    return image.astype(np.uint8), mask
 
 
 def make_synthetic_arrays(

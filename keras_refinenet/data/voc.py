@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_refinenet.constants import IGNORE_LABEL, RGB_CHANNELS
+
 VOC_CLASS_NAMES = (
     "background",
     "aeroplane",
@@ -26,7 +28,7 @@ VOC_CLASS_NAMES = (
     "tvmonitor",
 )
 VOC_NUM_CLASSES = len(VOC_CLASS_NAMES)
-VOC_IGNORE_LABEL = 255
+VOC_IGNORE_LABEL = IGNORE_LABEL
 _COLORMAP_BITS = 8
 
 
@@ -44,7 +46,7 @@ def voc_colormap(num_entries=256):
     >>> voc_colormap()[:3].tolist()
     [[0, 0, 0], [128, 0, 0], [0, 128, 0]]
     """
-    colormap = np.zeros((num_entries, 3), dtype=np.uint8)
+    colormap = np.zeros((num_entries, RGB_CHANNELS), dtype=np.uint8)
     for index in range(num_entries):
         red = green = blue = 0
         code = index
