@@ -12,6 +12,7 @@ import re
 import numpy as np
 from PIL import Image
 
+from keras_refinenet.constants import MAX_PIXEL_VALUE
 from keras_refinenet.data.cityscapes import (
     CITYSCAPES_EVAL_LABEL_IDS,
     CITYSCAPES_LABELS,
@@ -19,7 +20,8 @@ from keras_refinenet.data.cityscapes import (
 
 GROUND_TRUTH_SUFFIX = "_gtFine_labelIds.png"
 FRAME_ID_PATTERN = re.compile(r"([A-Za-z\-]+_\d{6}_\d{6})")
-_ID_RANGE = 256
+# Label-id PNGs are 8-bit.
+_ID_RANGE = MAX_PIXEL_VALUE + 1
 _KNOWN_LABEL_IDS = frozenset(
     label.id for label in CITYSCAPES_LABELS if label.id >= 0
 )
