@@ -7,6 +7,7 @@ resident memory (`ru_maxrss`) belongs to that configuration alone.
 
 import json
 import os
+import pathlib
 import resource
 import statistics
 import subprocess
@@ -47,7 +48,7 @@ DECODER_CONV_MODULES = (
     "keras_refinenet.layers.residual_conv_unit",
     "keras_refinenet.layers.chained_residual_pooling",
     "keras_refinenet.layers.multi_resolution_fusion",
-    "keras_refinenet.models.refinenet",
+    "keras_refinenet.models.refinenet.refinenet_backbone",
 )
 
 
@@ -92,14 +93,14 @@ def build_keras_model(
     name, upsample_output=False, dtype=None, decoder_conv="direct"
 ):
     """A randomly initialised Keras RefineNet of benchmark model `name`."""
-    from keras_refinenet.models.backbones import resnet_backbone
+    from keras_refinenet.models.encoders import resnet_backbone
 
     use_decoder_conv(decoder_conv)
     from keras_refinenet.models.refinenet import RefineNet
 
     spec = MODELS[name]
     if "mobilenet" in spec:
-        from keras_refinenet.models.mobilenet import (
+        from keras_refinenet.models.encoders.mobilenet import (
             LIGHT_WEIGHT_DECODER,
             mobilenet_v3_backbone,
         )
@@ -120,9 +121,11 @@ def build_keras_model(
 
 def build_torch_model(name):
     """The PyTorch reference of benchmark model `name`, in `eval()` mode."""
-    from keras_refinenet.convert.reference_pytorch import (
-        build_reference_refinenet,
-    )
+    # The PyTorch reference is a test oracle in `tests/convert/`.
+    repository = pathlib.Path(__file__).resolve().parents[1]
+    if str(repository) not in sys.path:
+        sys.path.insert(0, str(repository))
+    from tests.convert.reference_pytorch import build_reference_refinenet
 
     spec = MODELS[name]
     if "mobilenet" in spec:

@@ -17,6 +17,7 @@ Needs `torch` (`pip install -e ".[torch]"`).
 
 import argparse
 import pathlib
+import sys
 import tempfile
 import time
 
@@ -61,11 +62,20 @@ def parse_args():
     return args
 
 
+def _reference_on_path():
+    """The PyTorch reference is a test oracle in this repository's
+    `tests/convert/`; the comparison needs a source checkout."""
+    repository = pathlib.Path(__file__).resolve().parents[1]
+    if str(repository) not in sys.path:
+        sys.path.insert(0, str(repository))
+
+
 def smoke_checkpoint(folder):
     """Saves a random PyTorch Light-Weight RefineNet-50 as a checkpoint."""
     import torch
 
-    from keras_refinenet.convert.reference_pytorch import (
+    _reference_on_path()
+    from tests.convert.reference_pytorch import (
         build_reference_refinenet,
         randomize_batchnorm_,
     )
@@ -82,10 +92,11 @@ def compare_with_pytorch(model, state_dict, light_weight):
     """Largest logit difference relative to the largest PyTorch logit."""
     import torch
 
-    from keras_refinenet.convert.reference_pytorch import (
+    _reference_on_path()
+    from keras_refinenet.convert.refinenet_pytorch import infer_depth
+    from tests.convert.reference_pytorch import (
         build_reference_refinenet,
     )
-    from keras_refinenet.convert.refinenet_pytorch import infer_depth
 
     reference = build_reference_refinenet(
         infer_depth(state_dict), model.num_classes, light_weight=light_weight

@@ -6,7 +6,6 @@ takes a few minutes on a laptop CPU, then evaluates the saved preset on
 held-out synthetic images and writes side-by-side pictures.
 """
 
-import json
 import pathlib
 import time
 
@@ -14,16 +13,11 @@ DEFAULT_OUTPUT = "refinenet_demo"
 METRICS_FILE = "metrics.json"
 EXAMPLES_DIR = "examples"
 TARGET_MEAN_IOU = 0.7
-TEST_SEED = 3
 PANEL_SCALE = 4
 PANEL_GAP = 4
 PANEL_GAP_COLOR = 255
 # The demo model: a narrow 4-stage bottleneck ResNet and thin decoder.
-DEMO_BACKBONE = {
-    "stackwise_filters": [16, 32, 64, 128],
-    "stackwise_blocks": [1, 1, 1, 1],
-    "stackwise_strides": [1, 2, 2, 2],
-}
+DEMO_ENCODER_FILTERS = (16, 32, 64, 128)
 DEMO_MODEL = {
     "top_filters": 32,
     "decoder_filters": 32,
@@ -71,16 +65,11 @@ def build_demo_model(num_classes):
     >>> build_demo_model(4).count_params() < 2_000_000
     True
     """
-    import keras_cv
+    from keras_refinenet.models.tiny import tiny_refinenet
 
-    from keras_refinenet.models.refinenet import RefineNet
-
-    backbone = keras_cv.models.ResNetBackbone(
-        **DEMO_BACKBONE,
-        include_rescaling=False,
-        input_shape=(None, None, 3),
+    return tiny_refinenet(
+        num_classes, encoder_filters=DEMO_ENCODER_FILTERS, **DEMO_MODEL
     )
-    return RefineNet(backbone, num_classes=num_classes, **DEMO_MODEL)
 
 
 def side_by_side(image, ground_truth, prediction, palette):
@@ -151,7 +140,18 @@ def run(args):
     import numpy as np
 
     from keras_refinenet.data import synthetic
+    from keras_refinenet.data.datasets import (
+        SYNTHETIC_SEEDS,
+        TEST_SPLIT,
+        load_dataset,
+    )
     from keras_refinenet.data.pipeline import evaluation_pipeline
+    from keras_refinenet.evaluation import (
+        evaluate_model,
+        format_report,
+        predict_class_ids_fn,
+        write_report,
+    )
     from keras_refinenet.inference.visualize import write_png
     from keras_refinenet.models.refinenet import RefineNet
     from keras_refinenet.training import trainer
@@ -189,24 +189,19 @@ def run(args):
     train_seconds = time.time() - started
 
     model = RefineNet.from_preset(trained["preset_dir"])
-    test_images, test_masks = synthetic.make_synthetic_arrays(
-        settings["test_images"],
-        image_size=settings["image_size"],
-        seed=TEST_SEED,
+    test_set = load_dataset(
+        "synthetic",
+        TEST_SPLIT,
+        synthetic_images=settings["test_images"],
+        synthetic_image_size=settings["image_size"],
     )
-    import tensorflow as tf
-
-    test_set = tf.data.Dataset.from_tensor_slices((test_images, test_masks))
-    confusion, images_seen = trainer.confusion_over_dataset(
+    report = evaluate_model(
         model,
-        evaluation_pipeline(test_set, batch_size=settings["batch_size"]),
-        model.num_classes,
-    )
-    report = trainer.metrics_report(
-        confusion,
-        list(synthetic.SYNTHETIC_CLASS_NAMES),
+        evaluation_pipeline(
+            test_set.examples, batch_size=settings["batch_size"]
+        ),
+        class_names=synthetic.SYNTHETIC_CLASS_NAMES,
         extra={
-            "num_images": images_seen,
             "train_seconds": round(train_seconds, 1),
             "total_seconds": round(time.time() - started, 1),
             "target_mean_iou": TARGET_MEAN_IOU,
@@ -214,10 +209,15 @@ def run(args):
             "preset_dir": trained["preset_dir"],
         },
     )
-    (output / METRICS_FILE).write_text(json.dumps(report, indent=2))
+    write_report(report, output / METRICS_FILE)
 
-    predict = trainer.predict_class_ids_fn(model)
+    predict = predict_class_ids_fn(model)
     count = settings["examples"]
+    test_images, test_masks = synthetic.make_synthetic_arrays(
+        count,
+        image_size=settings["image_size"],
+        seed=SYNTHETIC_SEEDS[TEST_SPLIT],
+    )
     predictions = predict(test_images[:count].astype(np.float32)).numpy()
     for index in range(count):
         panel = side_by_side(
@@ -228,7 +228,7 @@ def run(args):
         )
         write_png(panel, output / EXAMPLES_DIR / f"example_{index:02d}.png")
 
-    print(trainer.format_report(report))
+    print(format_report(report))
     trainer.log(
         f"demo finished in {report['total_seconds']:.0f} s: preset in "
         f"{trained['preset_dir']}, metrics in {output / METRICS_FILE}, "

@@ -1,7 +1,8 @@
 """Converters from published RefineNet checkpoints and ImageNet backbones.
 
 Importing this package does not need `torch`; reading PyTorch checkpoints
-does (`keras_refinenet.convert.reference_pytorch` too).
+does. The PyTorch reference of the parity tests lives in
+`tests/convert/reference_pytorch.py`.
 """
 
 from keras_refinenet.convert.checkpoints import (

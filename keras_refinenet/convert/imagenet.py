@@ -17,7 +17,10 @@ Two routes:
 import keras
 import numpy as np
 
-from keras_refinenet.models.backbones import RESNET_BLOCKS, resnet_backbone
+from keras_refinenet.models.encoders.pyramid import (
+    RESNET_BLOCKS,
+    resnet_backbone,
+)
 from keras_refinenet.models.presets import IMAGENET_NORMALIZATION
 from keras_refinenet.models.refinenet import RefineNet
 

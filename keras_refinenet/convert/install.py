@@ -3,7 +3,7 @@
 import pathlib
 import tempfile
 
-from keras_refinenet.models.backbones import RESNET_BLOCKS
+from keras_refinenet.models.encoders.pyramid import RESNET_BLOCKS
 from keras_refinenet.models.preset_io import cached_preset_dir, file_sha256
 from keras_refinenet.models.presets import PRESETS
 from keras_refinenet.models.refinenet import RefineNet
@@ -19,14 +19,31 @@ REGISTRY_METADATA_KEYS = (
 )
 
 
-def _backbone_depth(model):
-    blocks = getattr(model.backbone, "stackwise_num_blocks", None) or (
-        getattr(model.backbone, "stackwise_blocks", None)
+def _encoder_depth(model):
+    arguments = model.backbone.image_encoder_arguments
+    blocks = arguments.get("stackwise_num_blocks") or arguments.get(
+        "stackwise_blocks"
     )
     for depth, stage_blocks in RESNET_BLOCKS.items():
         if list(stage_blocks) == list(blocks or []):
             return depth
     return None
+
+
+def _model_parts(model):
+    """The model's backbone, task and converter arguments, as presets
+    write them."""
+    converter = model.image_converter
+    preprocessor = (
+        {}
+        if converter is None
+        else {
+            "image_scale": converter.image_scale,
+            "mean": converter.mean,
+            "std": converter.std,
+        }
+    )
+    return model.backbone.get_config(), model.get_config(), preprocessor
 
 
 def registry_mismatches(model, name):
@@ -36,21 +53,32 @@ def registry_mismatches(model, name):
         A list of `"key: model value != preset value"` strings (empty when
         the converted model has the preset's architecture).
     """
-    config = dict(PRESETS[name]["config"])
-    backbone = config.pop("backbone")
+    preset = PRESETS[name]
     problems = []
-    depth = _backbone_depth(model)
-    if depth != backbone["depth"]:
-        problems.append(f"backbone depth: {depth} != {backbone['depth']}")
-    library = type(model.backbone).__module__.split(".")[0]
-    if library != backbone["library"]:
-        problems.append(f"backbone library: {library} != {backbone['library']}")
-    model_config = model.get_config()
-    for key, value in config.items():
-        if key in ("num_classes",):
-            continue
-        if model_config.get(key) != value:
-            problems.append(f"{key}: {model_config.get(key)!r} != {value!r}")
+    backbone = dict(preset["backbone"])
+    spec = backbone.pop("image_encoder")
+    if "depth" in spec:
+        depth = _encoder_depth(model)
+        if depth != spec["depth"]:
+            problems.append(f"backbone depth: {depth} != {spec['depth']}")
+        module = model.backbone.image_encoder_config.get("module") or ""
+        library = module.split(".")[0]
+        expected = spec.get("library", "keras_cv")
+        if library != expected:
+            problems.append(f"backbone library: {library} != {expected}")
+    parts = _model_parts(model)
+    expected_parts = (backbone, preset["task"], preset["preprocessor"])
+    for model_config, config in zip(parts, expected_parts):
+        for key, value in config.items():
+            if key == "num_classes":
+                continue
+            actual = model_config.get(key)
+            if isinstance(value, (list, tuple)) and isinstance(
+                actual, (list, tuple)
+            ):
+                actual, value = list(actual), list(value)
+            if actual != value:
+                problems.append(f"{key}: {actual!r} != {value!r}")
     return problems
 
 

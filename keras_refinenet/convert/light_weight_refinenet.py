@@ -30,7 +30,7 @@ def light_weight_refinenet(depth, num_classes, **kwargs):
     Example:
 
     >>> model = light_weight_refinenet(50, num_classes=3)
-    >>> model.crp_kernel_size, model.adaptive_units
+    >>> model.backbone.crp_kernel_size, model.backbone.adaptive_units
     (1, 0)
     """
     return refinenet_for_torch_weights(

@@ -40,7 +40,7 @@ from keras_refinenet.convert.checkpoints import (
     check_state_dict,
 )
 from keras_refinenet.convert.refinenet_pytorch import decoder_pairs
-from keras_refinenet.models.backbones import resnet_backbone
+from keras_refinenet.models.encoders.pyramid import resnet_backbone
 from keras_refinenet.models.presets import (
     MATCONVNET_ARCHITECTURE,
     MATCONVNET_NORMALIZATION,
@@ -79,8 +79,15 @@ def caffe_block_name(stage, block, depth):
     return chr(ord("a") + block)
 
 
-def backbone_param_names(backbone, depth):
-    """`(keras_layer, caffe_conv_name, caffe_bn_name)` for a keras-cv ResNet."""
+def backbone_param_names(backbone, depth, stackwise_blocks=None):
+    """`(keras_layer, caffe_conv_name, caffe_bn_name)` for a keras-cv ResNet.
+
+    Args:
+        backbone: the ResNet, or a model holding its layers (the cut
+            `RefineNetBackbone.image_encoder`).
+        depth: ResNet depth.
+        stackwise_blocks: blocks per stage; read from `backbone` if `None`.
+    """
     triples = [
         (
             backbone.get_layer("conv1_conv"),
@@ -89,7 +96,9 @@ def backbone_param_names(backbone, depth):
             "bn_conv1",
         )
     ]
-    for stack, blocks in enumerate(backbone.stackwise_blocks):
+    if stackwise_blocks is None:
+        stackwise_blocks = backbone.stackwise_blocks
+    for stack, blocks in enumerate(stackwise_blocks):
         stage = stack + FIRST_CAFFE_STAGE
         for block in range(blocks):
             caffe = caffe_block_name(stage, block, depth)
@@ -241,12 +250,19 @@ def matconvnet_refinenet(depth, num_classes, **kwargs):
     )
 
 
+def _encoder_param_names(model, depth):
+    backbone = model.backbone
+    return backbone_param_names(
+        backbone.image_encoder,
+        depth,
+        backbone.image_encoder_arguments["stackwise_blocks"],
+    )
+
+
 def expected_params(model, depth):
     """Parameter name -> shape that `convert_matconvnet` needs."""
     shapes = {}
-    for conv, bn, conv_name, bn_name in backbone_param_names(
-        model.backbone, depth
-    ):
+    for conv, bn, conv_name, bn_name in _encoder_param_names(model, depth):
         shapes.update(_conv_shapes(conv_name, conv))
         channels = bn.gamma.shape[0]
         shapes.update(
@@ -299,9 +315,7 @@ def convert_matconvnet(params_or_path, depth=101, num_classes=None, **kwargs):
     expected = expected_params(model, depth)
     _match_matlab_shapes(params, expected)
     check_state_dict(params, expected, f"MatConvNet RefineNet-{depth}")
-    for conv, bn, conv_name, bn_name in backbone_param_names(
-        model.backbone, depth
-    ):
+    for conv, bn, conv_name, bn_name in _encoder_param_names(model, depth):
         _set_conv(conv, params, conv_name)
         _set_batchnorm(bn, params, bn_name)
     for layer, prefix in decoder_pairs(model):

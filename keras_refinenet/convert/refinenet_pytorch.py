@@ -19,7 +19,10 @@ from keras_refinenet.convert.checkpoints import (
     check_state_dict,
     load_torch_state_dict,
 )
-from keras_refinenet.models.backbones import RESNET_BLOCKS, resnet_backbone
+from keras_refinenet.models.encoders.pyramid import (
+    RESNET_BLOCKS,
+    resnet_backbone,
+)
 from keras_refinenet.models.presets import (
     IMAGENET_NORMALIZATION,
     LIGHT_WEIGHT_ARCHITECTURE,
@@ -102,11 +105,20 @@ def assign_pairs(pairs, state_dict, source="checkpoint"):
         layer.set_weights(weights)
 
 
-def keras_hub_backbone_pairs(backbone):
-    """`(keras_layer, torch_prefix)` for a keras-hub bottleneck ResNet."""
-    layer = backbone.get_layer
+def keras_hub_backbone_pairs(encoder, stackwise_num_blocks=None):
+    """`(keras_layer, torch_prefix)` for a keras-hub bottleneck ResNet.
+
+    Args:
+        encoder: the ResNet, or a model holding its layers (the cut
+            `RefineNetBackbone.image_encoder`).
+        stackwise_num_blocks: blocks per stage; read from `encoder` when
+            `None`.
+    """
+    layer = encoder.get_layer
     pairs = [(layer("conv1_conv"), "conv1"), (layer("conv1_bn"), "bn1")]
-    for stack, blocks in enumerate(backbone.stackwise_num_blocks):
+    if stackwise_num_blocks is None:
+        stackwise_num_blocks = encoder.stackwise_num_blocks
+    for stack, blocks in enumerate(stackwise_num_blocks):
         for block in range(blocks):
             name = f"stack{stack}_block{block}"
             prefix = f"layer{stack + 1}.{block}"
@@ -136,9 +148,10 @@ def _rcu_pairs(rcu, prefix):
 def decoder_pairs(model):
     """`(keras_layer, torch_prefix)` for the RefineNet decoder."""
     pairs = []
-    for level in range(1, len(model.pyramid_levels) + 1):
-        projection = model.get_layer(f"level{level}_projection")
-        block = model.get_layer(f"refinenet_block{level}")
+    decoder = model.backbone
+    for level in range(1, len(decoder.pyramid_levels) + 1):
+        projection = decoder.get_layer(f"level{level}_projection")
+        block = decoder.get_layer(f"refinenet_block{level}")
         pairs.append((projection, f"p_ims1d2_outl{level}_dimred"))
         pairs += _rcu_pairs(block.adaptive_rcus[0], f"adapt_stage{level}_b")
         if level > 1:
@@ -248,7 +261,11 @@ def convert_state_dict(
     model = refinenet_for_torch_weights(
         depth, num_classes, light_weight=light_weight, **kwargs
     )
-    pairs = keras_hub_backbone_pairs(model.backbone) + decoder_pairs(model)
+    encoder = model.backbone
+    pairs = keras_hub_backbone_pairs(
+        encoder.image_encoder,
+        encoder.image_encoder_arguments["stackwise_num_blocks"],
+    ) + decoder_pairs(model)
     kind = "Light-Weight RefineNet" if light_weight else "RefineNet"
     assign_pairs(pairs, state_dict, source=f"{kind}-{depth} checkpoint")
     assigned = sum(len(layer.weights) for layer, _ in pairs)

@@ -212,10 +212,14 @@ class _ServingFunctions:
         self.max_pixels = max_pixels
         self.num_classes = int(model.output.shape[-1])
         self.align_corners = getattr(model, "align_corners", True)
+        # Raw pixels in: the model's preprocessor is part of the export.
+        self.preprocessor = getattr(model, "preprocessor", None)
 
     def predict_images(self, images):
         """Runs the model on a uint8 batch; no checks."""
         pixels = tf.cast(images, tf.float32)
+        if self.preprocessor is not None:
+            pixels = self.preprocessor(pixels)
         logits = tf.cast(self.model(pixels, training=False), tf.float32)
         size = tf.shape(images)[1:3]
         if self.model.output.shape[1] is None:
@@ -303,9 +307,10 @@ def export_saved_model(
     complete, so a watching TF Serving never loads a half-written model.
 
     Args:
-        model: a segmentation model taking float RGB 0..255 images
-            `(b, h, w, 3)` and returning logits at the input size or a
-            stride of it (e.g. `RefineNet`, mixed precision included).
+        model: a segmentation model returning logits at the input size
+            or a stride of it (e.g. `RefineNet`, mixed precision
+            included). Its `preprocessor`, if any, is exported with it, so
+            the SavedModel takes raw uint8 RGB pixels `(b, h, w, 3)`.
         model_base: the model base folder that TF Serving watches.
         version: positive int version; `None` takes the next free number.
         max_pixels: largest `height * width` a request may have.
@@ -316,9 +321,8 @@ def export_saved_model(
     Example:
 
     >>> import tempfile
-    >>> from keras_refinenet import RefineNet, resnet_backbone
-    >>> model = RefineNet(resnet_backbone(50), num_classes=3,
-    ...                   top_filters=16, decoder_filters=8)
+    >>> from keras_refinenet import tiny_refinenet
+    >>> model = tiny_refinenet(num_classes=3)
     >>> path = export_saved_model(model, tempfile.mkdtemp())  # doctest: +SKIP
     >>> path.name  # doctest: +SKIP
     '1'

@@ -198,7 +198,10 @@ def _tile_probabilities(model, tiles):
     """Softmax probabilities of a batch of tiles, at the tiles' size."""
     from keras import ops
 
-    logits = ops.convert_to_numpy(model(tiles, training=False))
+    # Raw pixels in: apply the task's preprocessor (normalization).
+    preprocessor = getattr(model, "preprocessor", None)
+    inputs = tiles if preprocessor is None else preprocessor(tiles)
+    logits = ops.convert_to_numpy(model(inputs, training=False))
     logits = logits.astype(np.float32)
     if logits.shape[1:3] != tiles.shape[1:3]:
         # Models built with `upsample_output=False` return stride-4 logits.
@@ -389,10 +392,8 @@ def predict_segmentation(
     Example:
 
     >>> import numpy as np
-    >>> from keras_refinenet import RefineNet
-    >>> from keras_refinenet.models.backbones import resnet_backbone
-    >>> model = RefineNet(resnet_backbone(50), num_classes=3,
-    ...                   top_filters=16, decoder_filters=8)
+    >>> from keras_refinenet import tiny_refinenet
+    >>> model = tiny_refinenet(num_classes=3)
     >>> image = np.zeros((70, 90, 3), np.uint8)
     >>> predict_segmentation(model, image, tile_size=48, flip=True).shape
     (70, 90)

@@ -416,7 +416,7 @@ def build_from_parts(cls, backbone_config, task_config, converter, overrides):
     overrides = dict(overrides)
     dtype = overrides.pop("dtype", None)
     preprocessor = overrides.pop("preprocessor", None)
-    compile_model = overrides.pop("compile", True)
+    compile_model = overrides.pop("compile", False)
     backbone_overrides, task_overrides, converter_overrides = (
         split_refinenet_config(overrides)
     )

@@ -1,6 +1,6 @@
 """Converted PyTorch RefineNets compute what the PyTorch reference computes.
 
-The reference is `keras_refinenet.convert.reference_pytorch`, written from
+The reference is `tests/convert/reference_pytorch.py`, written from
 the authors' published architecture; weights are random with non-trivial
 BatchNorm statistics, and both models see the same image (the Keras model
 0..255 RGB, normalising inside; the reference the normalised tensor).
@@ -17,13 +17,13 @@ from keras_refinenet.convert.checkpoints import (  # noqa: E402
 from keras_refinenet.convert.light_weight_refinenet import (  # noqa: E402
     convert_light_weight_refinenet,
 )
-from keras_refinenet.convert.reference_pytorch import (  # noqa: E402
-    build_reference_refinenet,
-    randomize_batchnorm_,
-)
 from keras_refinenet.convert.refinenet_pytorch import (  # noqa: E402
     convert_refinenet_pytorch,
     convert_state_dict,
+)
+from tests.convert.reference_pytorch import (  # noqa: E402
+    build_reference_refinenet,
+    randomize_batchnorm_,
 )
 
 from .helpers import (  # noqa: E402

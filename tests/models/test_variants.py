@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from keras_refinenet.layers.scale_images import ScaleImages
-from keras_refinenet.models.mobilenet import (
+from keras_refinenet.models import tiny_refinenet
+from keras_refinenet.models.encoders.mobilenet import (
     LIGHT_WEIGHT_DECODER,
     mobilenet_v3_backbone,
 )
@@ -33,22 +34,10 @@ VARIANTS = [
 ]
 
 
-def tiny_backbone():
-    import keras_cv
-
-    return keras_cv.models.ResNetBackbone(
-        stackwise_filters=list(TINY_FILTERS),
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-
-
 def tiny_model(num_cascades=4, input_scales=(1.0,), **kwargs):
-    return RefineNet(
-        tiny_backbone(),
+    return tiny_refinenet(
         num_classes=NUM_CLASSES,
+        encoder_filters=TINY_FILTERS,
         num_cascades=num_cascades,
         input_scales=input_scales,
         **{**TINY_DECODER, **NO_DROPOUT, **kwargs},
@@ -110,7 +99,7 @@ def expected_decoder_params(
 
 
 def decoder_params(model):
-    return model.count_params() - model.backbone.count_params()
+    return model.count_params() - model.backbone.image_encoder.count_params()
 
 
 def random_images(batch, height, width, seed=0):
@@ -162,7 +151,9 @@ def test_variant_shapes_and_parameter_counts(num_cascades, input_scales):
         len(input_scales),
         **TINY_DECODER,
     )
-    blocks = [layer.name for layer in model.layers if "block" in layer.name]
+    blocks = [
+        layer.name for layer in model.backbone.layers if "block" in layer.name
+    ]
     assert blocks == [f"refinenet_block{k}" for k in range(1, num_cascades + 1)]
 
 
@@ -204,10 +195,11 @@ def test_light_weight_mobilenet_parameter_count():
 def test_variant_serialization_round_trip(tmp_path, num_cascades, input_scales):
     model = tiny_model(num_cascades, input_scales)
     config = model.get_config()
-    assert config["num_cascades"] == num_cascades
-    assert config["input_scales"] == list(input_scales)
+    backbone_config = config["backbone"]["config"]
+    assert backbone_config["num_cascades"] == num_cascades
+    assert backbone_config["input_scales"] == list(input_scales)
     clone = RefineNet.from_config(config)
-    assert clone.get_config() == config
+    assert clone.backbone.get_config() == model.backbone.get_config()
     clone.set_weights(model.get_weights())
     images = random_images(1, 33, 40, seed=3)
     expected = model.predict(images, verbose=0)
@@ -266,7 +258,7 @@ def test_light_weight_mobilenet_training_reduces_loss():
 
 @pytest.mark.large
 def test_refinenet101_parameter_formula():
-    from keras_refinenet.models.backbones import resnet_backbone
+    from keras_refinenet.models.encoders import resnet_backbone
 
     backbone = resnet_backbone(101)
     model = RefineNet(backbone, num_classes=19)

@@ -280,8 +280,8 @@ def batchnorm_weights_from_moments(
         epsilon: the epsilon of the Keras layer the weights are for.
 
     Returns:
-        A dict of float32 arrays `gamma`, `beta`, `moving_mean` and
-        `moving_variance`.
+        A dict of float64 arrays `gamma`, `beta`, `moving_mean` and
+        `moving_variance` (assigning them casts to the variables' dtype).
 
     Example:
 
@@ -310,13 +310,12 @@ def batchnorm_weights_from_moments(
             "build the backbone with a smaller `batchnorm_epsilon`. "
             f"Received: min(sigma)={sigma.min()!r}, epsilon={epsilon!r}"
         )
-    weights = {
+    return {
         "gamma": mult,
         "beta": bias,
         "moving_mean": mean,
         "moving_variance": np.maximum(variance, 0.0),
     }
-    return {name: value.astype(np.float32) for name, value in weights.items()}
 
 
 def _matlab_value(parameter, value):
@@ -324,6 +323,12 @@ def _matlab_value(parameter, value):
     value = np.asarray(value)
     if value.shape == parameter.shape:
         return value
+    # MATLAB drops trailing singleton dimensions (a 3x3x8x1 filter is 3x3x8).
+    stripped = list(parameter.shape)
+    while len(stripped) > 2 and stripped[-1] == 1:
+        stripped.pop()
+    if value.shape == tuple(stripped):
+        return value.reshape(parameter.shape)
     if len(parameter.shape) == 1 and value.size == parameter.shape[0]:
         if max(value.shape, default=1) == value.size:
             return value.reshape(parameter.shape)
@@ -446,7 +451,11 @@ class MatConvNetResNetBackbone(FeaturePyramidBackbone):
             return keras.layers.ReLU(dtype=dtype, name=name)(x)
 
         # === Functional Model ===
-        image_input = keras.layers.Input(shape=image_shape)
+        # Images arrive in the variable dtype (float64 stays float64).
+        input_dtype = None
+        if dtype is not None:
+            input_dtype = keras.dtype_policies.get(dtype).variable_dtype
+        image_input = keras.layers.Input(shape=image_shape, dtype=input_dtype)
         x = conv_bn(
             image_input,
             "conv1",

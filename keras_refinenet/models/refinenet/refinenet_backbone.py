@@ -308,6 +308,11 @@ class RefineNetBackbone(keras_hub.models.Backbone):
             )
         return x
 
+    @property
+    def image_encoder_arguments(self):
+        """The constructor arguments of the (uncut) image encoder."""
+        return dict(self.image_encoder_config["config"])
+
     def _apply_freezing(self):
         if self.freeze_backbone:
             self.image_encoder.trainable = False

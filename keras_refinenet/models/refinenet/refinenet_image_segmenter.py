@@ -1,4 +1,4 @@
-"""`RefineNetImageSegmenter`: the segmentation task (`keras_refinenet.RefineNet`)."""
+"""`RefineNetImageSegmenter`: the task, `keras_refinenet.RefineNet`."""
 
 import copy
 
@@ -86,7 +86,10 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         classifier_kernel_size: kernel of the classifier convolution.
         upsample_output: return logits at the input size (`True`) or at
             stride 4 (`False`).
-        compile: compile with `compile()`'s defaults at construction.
+        compile: compile with `compile()`'s defaults at construction
+            (keras-hub tasks do by default; RefineNet waits for an
+            explicit `compile()`, whose defaults may need the run's
+            `decay_steps`).
         **kwargs: `keras.Model` arguments (`name`, `dtype`), or backbone
             and normalization arguments when `backbone` is an encoder.
 
@@ -113,7 +116,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         classifier_dropout=0.5,
         classifier_kernel_size=3,
         upsample_output=True,
-        compile=True,
+        compile=False,
         **kwargs,
     ):
         if not isinstance(backbone, RefineNetBackbone):

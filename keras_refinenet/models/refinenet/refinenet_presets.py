@@ -5,9 +5,10 @@ configuration (the image encoder given as a `{"library", "depth"}` or
 `{"architecture"}` spec); `split_refinenet_config` divides it into the
 keras-hub parts, which every preset also carries: `backbone`
 (`RefineNetBackbone` arguments), `task` (`RefineNetImageSegmenter`
-arguments) and `preprocessor` (`RefineNetImageConverter` arguments). Weights never ship with the
-package: presets that have published weights say where they come from and
-how to convert them, and are loaded from the preset cache.
+arguments) and `preprocessor` (`RefineNetImageConverter` arguments).
+Weights never ship with the package: presets that have published weights
+say where they come from and how to convert them, and are loaded from the
+preset cache.
 """
 
 from keras_refinenet.data.cityscapes import (
