@@ -147,8 +147,9 @@ class RefineNetAdamW(LearningRateMultiplierMixin, keras.optimizers.AdamW):
 
 
 def decoder_variables(model):
-    """Trainable variables of `model` that are not in `model.backbone`."""
-    backbone_ids = {id(v) for v in model.backbone.trainable_variables}
+    """Trainable variables of `model` that are not in its image encoder."""
+    encoder = getattr(model.backbone, "image_encoder", model.backbone)
+    backbone_ids = {id(v) for v in encoder.trainable_variables}
     return [v for v in model.trainable_variables if id(v) not in backbone_ids]
 
 

@@ -11,7 +11,7 @@ from keras_refinenet.cli.main import main
 
 torch = pytest.importorskip("torch")
 
-from keras_refinenet.convert.reference_pytorch import (  # noqa: E402
+from tests.convert.reference_pytorch import (  # noqa: E402
     build_reference_refinenet,
     randomize_batchnorm_,
 )
