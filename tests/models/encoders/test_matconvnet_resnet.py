@@ -175,6 +175,60 @@ def test_pyramid_matches_the_numpy_matconvnet_forward(rng, size):
         )
 
 
+def _resnet101_blocks():
+    """Kaiming He's ResNet-101 block names, written out."""
+    return {
+        2: ["2a", "2b", "2c"],
+        3: ["3a"] + [f"3b{i}" for i in range(1, 4)],
+        4: ["4a"] + [f"4b{i}" for i in range(1, 23)],
+        5: ["5a", "5b", "5c"],
+    }
+
+
+@pytest.mark.large
+@pytest.mark.parametrize(
+    "dtype, tolerance", [("float32", 1e-5), ("float64", 1e-12)]
+)
+def test_full_resnet101_matches_the_numpy_matconvnet_forward(
+    rng, dtype, tolerance
+):
+    backbone = matconvnet_resnet_backbone(101, dtype=dtype)
+    params = _random_matconvnet_parameters(
+        rng, _resnet101_blocks(), (64, 128, 256, 512), 64, conv1_bias=False
+    )
+    set_matconvnet_weights(backbone, params)
+    image = rng.normal(0.0, 1.0, (1, 37, 51, 3)).astype(dtype)
+
+    expected = _matconvnet_forward(image, params, _resnet101_blocks())
+    outputs = _pyramid_model(backbone)(image)
+
+    # Random weights grow the features to ~60 through 33 blocks.
+    for level in LEVELS:
+        actual = keras.ops.convert_to_numpy(outputs[level])
+        scale = np.abs(expected[level]).max()
+        assert np.abs(actual - expected[level]).max() <= tolerance * scale
+
+
+def test_float64_pyramid_equals_the_numpy_forward_to_rounding(rng):
+    backbone = MatConvNetResNetBackbone(**TINY, dtype="float64")
+    params = _random_matconvnet_parameters(
+        rng, TINY_BLOCKS, TINY["stackwise_num_filters"], 4, conv1_bias=False
+    )
+    set_matconvnet_weights(backbone, params)
+    image = rng.normal(0.0, 1.0, (1, 45, 61, 3))
+
+    expected = _matconvnet_forward(image, params, TINY_BLOCKS)
+    outputs = _pyramid_model(backbone)(image)
+
+    for level in LEVELS:
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(outputs[level]),
+            expected[level],
+            atol=1e-12,
+            rtol=1e-12,
+        )
+
+
 def test_conv1_bias_is_loaded_and_applied(rng):
     config = {**TINY, "conv1_use_bias": True}
     backbone = MatConvNetResNetBackbone(**config)
@@ -472,6 +526,29 @@ def test_mismatching_parameters_are_refused_and_nothing_is_loaded(rng):
         np.ravel(params["bn_conv1_mult"]),
         rtol=1e-6,
     )
+
+
+def test_trailing_singleton_dimensions_dropped_by_matlab_are_accepted(rng):
+    config = {**TINY, "stackwise_num_filters": (1, 3, 2, 3)}
+    backbone = MatConvNetResNetBackbone(**config)
+    params = _random_matconvnet_parameters(
+        rng, TINY_BLOCKS, config["stackwise_num_filters"], 4, False
+    )
+    # MATLAB saves the 3 x 3 x 1 x 1 filter of res2a_branch2b as 3 x 3.
+    kernel = params["res2a_branch2b_filter"]
+    params["res2a_branch2b_filter"] = kernel[:, :, 0, 0]
+    set_matconvnet_weights(backbone, params)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(backbone.get_layer("res2a_branch2b").kernel),
+        kernel,
+    )
+
+
+def test_dtype_policy_reaches_every_layer():
+    backbone = MatConvNetResNetBackbone(**TINY, dtype="bfloat16")
+    assert {layer.dtype_policy.name for layer in backbone.layers[1:]} == {
+        "bfloat16"
+    }
 
 
 def test_constructor_errors():
