@@ -9,6 +9,7 @@ from keras_refinenet.layers.multi_resolution_fusion import (
     _as_shape_list,
 )
 from keras_refinenet.layers.residual_conv_unit import ResidualConvUnit
+from keras_refinenet.layers.resize import PER_AXIS
 from keras_refinenet.layers.utils import (
     TORCH_CONV_INITIALIZER,
     check_positive_int,
@@ -41,6 +42,11 @@ class RefineNetBlock(keras.layers.Layer):
             `ChainedResidualPooling`).
         align_corners: bilinear upsampling mode of the fusion.
         kernel_initializer: initializer for all convolution kernels.
+        interpolation: upsampling of the fusion, `"bilinear"` or
+            `"matlab_bicubic"` (see `MultiResolutionFusion`).
+        scale_mode: `matlab_bicubic` only: `"per_axis"` or
+            `"uniform_crop"` (the authors' GPU resize; see
+            `MultiResolutionFusion`).
         **kwargs: base layer arguments.
 
     Example:
@@ -49,7 +55,15 @@ class RefineNetBlock(keras.layers.Layer):
     >>> block = RefineNetBlock(filters=8, adaptive_units=[2, 0])
     >>> fine = np.zeros((1, 16, 16, 8), "float32")
     >>> coarse = np.zeros((1, 8, 8, 16), "float32")
-    >>> block([fine, coarse]).shape
+    >>> tuple(block([fine, coarse]).shape)
+    (1, 16, 16, 8)
+    >>> matlab = RefineNetBlock(
+    ...     filters=8,
+    ...     adaptive_units=[2, 0],
+    ...     interpolation="matlab_bicubic",
+    ...     scale_mode="uniform_crop",
+    ... )
+    >>> tuple(matlab([fine, coarse]).shape)
     (1, 16, 16, 8)
     """
 
@@ -66,6 +80,8 @@ class RefineNetBlock(keras.layers.Layer):
         crp_conv_before_pool=False,
         align_corners=True,
         kernel_initializer=TORCH_CONV_INITIALIZER,
+        interpolation="bilinear",
+        scale_mode=PER_AXIS,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,6 +107,8 @@ class RefineNetBlock(keras.layers.Layer):
         self.crp_conv_before_pool = bool(crp_conv_before_pool)
         self.align_corners = bool(align_corners)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.interpolation = interpolation
+        self.scale_mode = scale_mode
 
         # === Layers ===
         self.adaptive_rcus = []
@@ -99,6 +117,8 @@ class RefineNetBlock(keras.layers.Layer):
             kernel_size=fusion_kernel_size,
             align_corners=align_corners,
             kernel_initializer=self.kernel_initializer,
+            interpolation=interpolation,
+            scale_mode=scale_mode,
             dtype=self.dtype_policy,
             name="fusion",
         )
@@ -196,6 +216,8 @@ class RefineNetBlock(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(
                     self.kernel_initializer
                 ),
+                "interpolation": self.interpolation,
+                "scale_mode": self.scale_mode,
             }
         )
         return config
