@@ -113,7 +113,7 @@ def main():
         load_folder_dataset,
         training_pipeline,
     )
-    from keras_refinenet.training.trainer import (
+    from keras_refinenet.evaluation.report import (
         confusion_over_dataset,
         format_report,
         metrics_report,

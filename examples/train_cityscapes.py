@@ -148,13 +148,12 @@ def main():
         evaluation_pipeline,
         load_cityscapes,
     )
-    from keras_refinenet.training.trainer import (
-        TrainConfig,
+    from keras_refinenet.evaluation.report import (
         confusion_over_dataset,
         format_report,
         metrics_report,
-        run_training,
     )
+    from keras_refinenet.training.trainer import TrainConfig, run_training
 
     build_model = None
     if args.smoke:

@@ -1,11 +1,7 @@
 """`keras-refinenet evaluate`: mean IoU of a preset on a dataset."""
 
-import json
-import pathlib
-
 from keras_refinenet.cli.train import add_dataset_arguments
-
-DEFAULT_SPLIT = "val"
+from keras_refinenet.data.datasets import TRAIN_SPLIT, VAL_SPLIT
 
 
 def add_parser(subparsers):
@@ -22,7 +18,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("--num-classes", type=int)
     add_dataset_arguments(parser)
-    parser.add_argument("--split", default=DEFAULT_SPLIT)
+    parser.add_argument("--split", default=VAL_SPLIT)
     parser.add_argument(
         "--max-images", type=int, help="evaluate at most this many images"
     )
@@ -33,9 +29,15 @@ def add_parser(subparsers):
 
 def run(args):
     """Runs `keras-refinenet evaluate`; returns the exit code."""
+    from keras_refinenet.data.datasets import class_names_for, load_dataset
     from keras_refinenet.data.pipeline import evaluation_pipeline
+    from keras_refinenet.evaluation import (
+        evaluate_model,
+        format_report,
+        write_report,
+    )
+    from keras_refinenet.inference.visualize import preset_palette
     from keras_refinenet.models.refinenet import RefineNet
-    from keras_refinenet.training import trainer
 
     model = RefineNet.from_preset(args.preset)
     num_classes = args.num_classes or model.num_classes
@@ -44,41 +46,39 @@ def run(args):
             f"The preset predicts {model.num_classes} classes. "
             f"Received: num_classes={num_classes}"
         )
-    splits = trainer.load_dataset_splits(
+    synthetic_images = (
+        args.synthetic_train_images
+        if args.split == TRAIN_SPLIT
+        else args.synthetic_val_images
+    )
+    dataset = load_dataset(
         args.dataset,
+        args.split,
         data_dir=args.data_dir,
         manual_dir=args.manual_dir,
         num_classes=num_classes,
-        synthetic_train_images=args.synthetic_train_images,
-        synthetic_val_images=args.synthetic_val_images,
+        synthetic_images=synthetic_images,
         synthetic_image_size=args.synthetic_image_size,
-        splits=(args.split, args.split),
     )
-    dataset = splits.val
+    examples = dataset.examples
     if args.max_images:
-        dataset = dataset.take(args.max_images)
-    trainer.log(f"evaluating {args.preset} on {args.dataset}/{args.split}")
-    confusion, images_seen = trainer.confusion_over_dataset(
-        model, evaluation_pipeline(dataset), num_classes
-    )
-    metadata = trainer._preset_metadata(args.preset)
-    class_names = trainer.class_names_for(
-        num_classes, splits.class_names, metadata.get("class_names")
-    )
-    report = trainer.metrics_report(
-        confusion,
-        class_names,
+        examples = examples.take(args.max_images)
+    _, preset_class_names = preset_palette(args.preset, num_classes)
+    print(f"Evaluating {args.preset} on {args.dataset}/{args.split}.")
+    report = evaluate_model(
+        model,
+        evaluation_pipeline(examples),
+        num_classes,
+        class_names=class_names_for(
+            num_classes, dataset.class_names, preset_class_names
+        ),
         extra={
             "preset": str(args.preset),
             "dataset": args.dataset,
             "split": args.split,
-            "num_images": images_seen,
         },
     )
-    print(trainer.format_report(report))
+    print(format_report(report))
     if args.output:
-        path = pathlib.Path(args.output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2))
-        trainer.log(f"wrote {path}")
+        print(f"Wrote {write_report(report, args.output)}.")
     return 0

@@ -1,10 +1,6 @@
 """`keras-refinenet evaluate-predictions`: score saved Cityscapes PNGs."""
 
-import json
-import math
-import pathlib
-
-DATASET_CHOICES = ("cityscapes",)
+from keras_refinenet.evaluation import PREDICTION_FOLDER_EVALUATORS
 
 
 def add_parser(subparsers):
@@ -19,42 +15,25 @@ def add_parser(subparsers):
     parser.add_argument("--predictions", required=True)
     parser.add_argument("--ground-truth", required=True)
     parser.add_argument(
-        "--dataset", choices=DATASET_CHOICES, default="cityscapes"
+        "--dataset",
+        choices=tuple(PREDICTION_FOLDER_EVALUATORS),
+        default=next(iter(PREDICTION_FOLDER_EVALUATORS)),
     )
     parser.add_argument("--output", required=True)
     parser.set_defaults(func=run)
     return parser
 
 
-def _json_ready(value):
-    if isinstance(value, dict):
-        return {key: _json_ready(item) for key, item in value.items()}
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def run(args):
     """Runs `keras-refinenet evaluate-predictions`; returns the exit code."""
-    from keras_refinenet.evaluation.cityscapes import (
-        evaluate_prediction_folder,
+    from keras_refinenet.evaluation import (
+        format_report,
+        json_ready,
+        write_report,
     )
-    from keras_refinenet.training.trainer import format_report, log
 
-    scores = evaluate_prediction_folder(args.predictions, args.ground_truth)
-    report = _json_ready(
-        {
-            "mean_iou": float(scores["mean_iou"]),
-            "per_class_iou": {
-                name: float(value)
-                for name, value in scores["per_class_iou"].items()
-            },
-            "pixel_accuracy": float(scores["pixel_accuracy"]),
-        }
-    )
+    evaluate = PREDICTION_FOLDER_EVALUATORS[args.dataset]
+    report = json_ready(evaluate(args.predictions, args.ground_truth))
     print(format_report(report))
-    path = pathlib.Path(args.output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2))
-    log(f"wrote {path}")
+    print(f"Wrote {write_report(report, args.output)}.")
     return 0

@@ -2,7 +2,11 @@
 
 import sys
 
-DTYPE_CHOICES = ("float32", "mixed_float16", "mixed_bfloat16")
+from keras_refinenet.constants import IMAGE_BYTES_SIGNATURE, IMAGES_SIGNATURE
+from keras_refinenet.training.precision import (
+    DEFAULT_PRECISION,
+    PRECISION_POLICIES,
+)
 
 
 def add_parser(subparsers):
@@ -13,8 +17,9 @@ def add_parser(subparsers):
         "export",
         help="export a preset as a TensorFlow Serving SavedModel",
         description="Writes MODEL_BASE/VERSION/, a SavedModel with the "
-        "signatures serving_default (uint8 images) and predict_image_bytes "
-        "(encoded PNG/JPEG), ready for tensorflow/serving.",
+        f"signatures {IMAGES_SIGNATURE} (uint8 images) and "
+        f"{IMAGE_BYTES_SIGNATURE} (encoded PNG/JPEG), ready for "
+        "tensorflow/serving.",
     )
     parser.add_argument(
         "--preset", required=True, help="preset name or preset directory"
@@ -36,8 +41,8 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--dtype",
-        choices=DTYPE_CHOICES,
-        default="float32",
+        choices=PRECISION_POLICIES,
+        default=DEFAULT_PRECISION,
         help="dtype policy of the exported model",
     )
     parser.set_defaults(func=run)
@@ -50,7 +55,9 @@ def run(args):
     from keras_refinenet.models.preset_io import PresetWeightsNotFoundError
     from keras_refinenet.models.refinenet import RefineNet
 
-    overrides = {} if args.dtype == "float32" else {"dtype": args.dtype}
+    overrides = {}
+    if args.dtype != DEFAULT_PRECISION:
+        overrides["dtype"] = args.dtype
     try:
         model = RefineNet.from_preset(args.preset, **overrides)
         path = export_saved_model(

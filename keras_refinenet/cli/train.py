@@ -2,16 +2,20 @@
 
 import sys
 
-from keras_refinenet.training.distribute import STRATEGY_NAMES
-from keras_refinenet.training.trainer import (
+from keras_refinenet.data.datasets import (
     DATASET_NAMES,
-    DEFAULT_CLIPNORM,
+    SYNTHETIC_SIZES,
+    TRAIN_SPLIT,
+    VAL_SPLIT,
+)
+from keras_refinenet.training.defaults import OPTIMIZER_NAMES
+from keras_refinenet.training.distribute import STRATEGY_NAMES
+from keras_refinenet.training.precision import PRECISION_POLICIES
+from keras_refinenet.training.trainer import (
     EXIT_NAN_LOSS,
-    PRECISION_POLICIES,
+    JIT_COMPILE_OPTIONS,
     TrainConfig,
 )
-
-OPTIMIZER_CHOICES = ("sgd", "adamw")
 
 
 def add_dataset_arguments(parser):
@@ -25,9 +29,19 @@ def add_dataset_arguments(parser):
     parser.add_argument(
         "--manual-dir", help="folder holding the Cityscapes zips"
     )
-    parser.add_argument("--synthetic-train-images", type=int, default=512)
-    parser.add_argument("--synthetic-val-images", type=int, default=64)
-    parser.add_argument("--synthetic-image-size", type=int, default=64)
+    parser.add_argument(
+        "--synthetic-train-images",
+        type=int,
+        default=SYNTHETIC_SIZES[TRAIN_SPLIT],
+    )
+    parser.add_argument(
+        "--synthetic-val-images", type=int, default=SYNTHETIC_SIZES[VAL_SPLIT]
+    )
+    parser.add_argument(
+        "--synthetic-image-size",
+        type=int,
+        default=TrainConfig.synthetic_image_size,
+    )
 
 
 def add_parser(subparsers):
@@ -60,27 +74,37 @@ def add_parser(subparsers):
         metavar=("HEIGHT", "WIDTH"),
         required=True,
     )
-    parser.add_argument("--strategy", choices=STRATEGY_NAMES, default="default")
+    parser.add_argument(
+        "--strategy", choices=STRATEGY_NAMES, default=TrainConfig.strategy
+    )
     parser.add_argument("--tpu", help="TPU name or grpc:// address")
     parser.add_argument("--mixed-precision", choices=PRECISION_POLICIES)
     parser.add_argument("--output", required=True)
-    parser.add_argument("--optimizer", choices=OPTIMIZER_CHOICES, default="sgd")
+    parser.add_argument(
+        "--optimizer", choices=OPTIMIZER_NAMES, default=TrainConfig.optimizer
+    )
     parser.add_argument("--learning-rate", type=float)
     parser.add_argument("--weight-decay", type=float)
-    parser.add_argument("--decoder-lr-multiplier", type=float, default=1.0)
-    parser.add_argument("--warmup-steps", type=int, default=0)
+    parser.add_argument(
+        "--decoder-lr-multiplier",
+        type=float,
+        default=TrainConfig.decoder_lr_multiplier,
+    )
+    parser.add_argument(
+        "--warmup-steps", type=int, default=TrainConfig.warmup_steps
+    )
     parser.add_argument(
         "--clipnorm",
         type=float,
-        default=DEFAULT_CLIPNORM,
-        help="clip the global gradient norm (0 disables; default 1.0)",
+        default=TrainConfig.global_clipnorm,
+        help="clip the global gradient norm (0 disables; default %(default)s)",
     )
     parser.add_argument(
         "--scale-range",
         type=float,
         nargs=2,
         metavar=("MIN", "MAX"),
-        default=(0.5, 2.0),
+        default=TrainConfig.scale_range,
     )
     parser.add_argument(
         "--validation-steps",
@@ -92,11 +116,11 @@ def add_parser(subparsers):
         action="store_true",
         help="start from random weights instead of the preset's",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument(
         "--jit-compile",
-        choices=("auto", "on", "off"),
-        default="auto",
+        choices=tuple(JIT_COMPILE_OPTIONS),
+        default=TrainConfig.jit_compile,
         help="XLA compilation (auto: Keras decides; off is faster on CPU)",
     )
     parser.add_argument(
@@ -108,9 +132,6 @@ def add_parser(subparsers):
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2))
     parser.set_defaults(func=run)
     return parser
-
-
-JIT_CHOICES = {"auto": "auto", "on": True, "off": False}
 
 
 def config_from_args(args):
@@ -131,7 +152,11 @@ def config_from_args(args):
         mixed_precision=args.mixed_precision,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
-        weight_decay="auto" if args.weight_decay is None else args.weight_decay,
+        weight_decay=(
+            TrainConfig.weight_decay
+            if args.weight_decay is None
+            else args.weight_decay
+        ),
         decoder_lr_multiplier=args.decoder_lr_multiplier,
         warmup_steps=args.warmup_steps,
         global_clipnorm=args.clipnorm or None,
@@ -139,7 +164,7 @@ def config_from_args(args):
         validation_steps=args.validation_steps,
         load_weights=not args.no_weights,
         seed=args.seed,
-        jit_compile=JIT_CHOICES[args.jit_compile],
+        jit_compile=JIT_COMPILE_OPTIONS[args.jit_compile],
         synthetic_train_images=args.synthetic_train_images,
         synthetic_val_images=args.synthetic_val_images,
         synthetic_image_size=args.synthetic_image_size,

@@ -1,6 +1,6 @@
 """`tf.distribute` strategies by name, and fixes for multi-worker `fit`.
 
-Keras 3 (up to at least 3.15) cannot run `model.fit` under
+Keras 3 (3.15 included) cannot run `model.fit` under
 `tf.distribute.MultiWorkerMirroredStrategy`
 (https://github.com/keras-team/keras/issues/20585):
 
@@ -13,10 +13,13 @@ Keras 3 (up to at least 3.15) cannot run `model.fit` under
    which fails for scalar metrics ("Invalid reduction dimension 0 for input
    with 0 dimensions").
 
-`apply_keras_multi_worker_fixes()` patches both, only for the affected
-Keras versions (`MULTI_WORKER_FIX_KERAS_VERSIONS`).
+`keras_multi_worker_fixes(strategy)` is a context manager that patches
+only the functions that still fail (`keras_issue_20585_symptoms` calls
+them with a stand-in multi-worker strategy, without starting a cluster),
+only for a multi-worker strategy, and restores the originals on exit.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -24,44 +27,17 @@ import os
 TF_CONFIG_ENV_VAR = "TF_CONFIG"
 STRATEGY_NAMES = ("default", "mirrored", "multi-worker", "tpu")
 KERAS_ISSUE_20585 = "https://github.com/keras-team/keras/issues/20585"
-# [first, last] Keras versions known to need the multi-worker fixes.
-MULTI_WORKER_FIX_KERAS_VERSIONS = ((3, 0, 0), (3, 15, 99))
+SYMBOLIC_BUILD_SYMPTOM = "symbolic_build"
+SCALAR_METRIC_SYMPTOM = "scalar_metric_reduce"
 CHIEF_TASK_TYPES = ("chief", "master")
 
 logger = logging.getLogger(__name__)
-_fixes_applied = False
 
 
-def _version_tuple(version):
-    numbers = []
-    for part in version.split(".")[:3]:
-        digits = "".join(ch for ch in part if ch.isdigit())
-        numbers.append(int(digits or 0))
-    return tuple(numbers + [0] * (3 - len(numbers)))
+def _trainer_module():
+    from keras.src.backend.tensorflow import trainer as trainer_module
 
-
-def keras_needs_multi_worker_fixes(keras_version=None):
-    """Whether this Keras version needs the issue-20585 fixes.
-
-    Args:
-        keras_version: version string; `None` for the installed Keras.
-
-    Returns:
-        `True` for the Keras versions in `MULTI_WORKER_FIX_KERAS_VERSIONS`.
-
-    Example:
-
-    >>> keras_needs_multi_worker_fixes("3.15.1")
-    True
-    >>> keras_needs_multi_worker_fixes("2.15.0")
-    False
-    """
-    if keras_version is None:
-        import keras
-
-        keras_version = keras.__version__
-    first, last = MULTI_WORKER_FIX_KERAS_VERSIONS
-    return first <= _version_tuple(keras_version) <= last
+    return trainer_module
 
 
 def _first_local_value(strategy, value):
@@ -91,6 +67,9 @@ def _patched_maybe_symbolic_build(self, iterator=None, data_batch=None):
         self._symbolic_build(data_batch=data_batch)
 
 
+_patched_maybe_symbolic_build.keras_refinenet_fix = KERAS_ISSUE_20585
+
+
 def _make_patched_reduce_per_replica(original, trainer_module):
     def reduce_per_replica(values, strategy, reduction):
         multi_worker = trainer_module._collective_all_reduce_multi_worker(
@@ -112,40 +91,189 @@ def _make_patched_reduce_per_replica(original, trainer_module):
     return reduce_per_replica
 
 
-def apply_keras_multi_worker_fixes(force=False):
-    """Patches Keras's TensorFlow trainer for multi-worker `fit`.
+def _probe_classes():
+    """A stand-in multi-worker strategy and its distributed values.
 
-    See the module docstring and keras-team/keras issue 20585. Safe to call
-    several times; does nothing for unaffected Keras versions unless
-    `force`.
+    The strategy answers like `MultiWorkerMirroredStrategy` in a cluster
+    (`_in_multi_worker_mode()` is true) and its `reduce` accepts what the
+    real one accepts: one tensor or distributed value, and an `axis` that
+    the value has.
+    """
+    import tensorflow as tf
 
-    Args:
-        force: apply the fixes whatever the Keras version.
+    class ProbeValue(tf.distribute.DistributedValues):
+        def __init__(self, value):
+            self.values = (tf.convert_to_tensor(value),)
+
+    class ProbeExtended:
+        def _in_multi_worker_mode(self):
+            return True
+
+    class ProbeStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def __init__(self):  # no cluster, no collective ops
+            self._probe_extended = ProbeExtended()
+
+        @property
+        def extended(self):
+            return self._probe_extended
+
+        def scope(self):
+            return contextlib.nullcontext()
+
+        def experimental_local_results(self, value):
+            if isinstance(value, ProbeValue):
+                return value.values
+            return (value,)
+
+        def reduce(self, reduce_op, value, axis=None):
+            if isinstance(value, ProbeValue):
+                value = value.values[0]
+            tensor = tf.convert_to_tensor(value)
+            if axis is not None and not 0 <= axis < tensor.shape.rank:
+                raise ValueError(
+                    f"Invalid reduction dimension {axis} for input with "
+                    f"{tensor.shape.rank} dimensions"
+                )
+            return tf.reduce_mean(tensor, axis=axis)
+
+    return ProbeStrategy, ProbeValue
+
+
+def _symbolic_build_fails(trainer_module, strategy, value_cls):
+    class ProbeTrainer:
+        _distribute_strategy = strategy
+        distribute_strategy = strategy
+
+        def _symbolic_build(self, data_batch=None):
+            self.data_batch = data_batch
+
+    batch = (value_cls([[0.0, 0.0]]), value_cls([0]))
+    try:
+        trainer_module.TensorFlowTrainer._maybe_symbolic_build(
+            ProbeTrainer(), iterator=[(0, 0, iter([batch]))]
+        )
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def _scalar_metric_reduce_fails(trainer_module, strategy, value_cls):
+    try:
+        trainer_module.reduce_per_replica(
+            {"loss": value_cls(0.5)}, strategy, "auto"
+        )
+    except (TypeError, ValueError):
+        return True
+    return False
+
+
+def keras_issue_20585_symptoms():
+    """Which multi-worker `fit` failures of Keras issue 20585 still happen.
+
+    Calls the two Keras functions at fault (see the module docstring) with
+    a stand-in multi-worker strategy, as `fit` would call them in a
+    cluster; nothing is trained and no cluster is started.
 
     Returns:
-        `True` if the fixes are (now) applied.
+        A dict `{SYMBOLIC_BUILD_SYMPTOM: bool, SCALAR_METRIC_SYMPTOM: bool}`,
+        `True` where the installed Keras still fails.
 
     Example:
 
-    >>> apply_keras_multi_worker_fixes()  # doctest: +SKIP
-    True
+    >>> sorted(keras_issue_20585_symptoms())
+    ['scalar_metric_reduce', 'symbolic_build']
     """
-    global _fixes_applied
-    if _fixes_applied:
-        return True
-    if not force and not keras_needs_multi_worker_fixes():
-        return False
-    from keras.src.backend.tensorflow import trainer as trainer_module
+    trainer_module = _trainer_module()
+    strategy_cls, value_cls = _probe_classes()
+    strategy = strategy_cls()
+    return {
+        SYMBOLIC_BUILD_SYMPTOM: _symbolic_build_fails(
+            trainer_module, strategy, value_cls
+        ),
+        SCALAR_METRIC_SYMPTOM: _scalar_metric_reduce_fails(
+            trainer_module, strategy, value_cls
+        ),
+    }
 
-    trainer_module.TensorFlowTrainer._maybe_symbolic_build = (
-        _patched_maybe_symbolic_build
-    )
-    trainer_module.reduce_per_replica = _make_patched_reduce_per_replica(
-        trainer_module.reduce_per_replica, trainer_module
-    )
-    _fixes_applied = True
-    logger.info("Applied the Keras multi-worker fixes (%s).", KERAS_ISSUE_20585)
-    return True
+
+def is_multi_worker(strategy):
+    """Whether `strategy` is a `MultiWorkerMirroredStrategy`.
+
+    Example:
+
+    >>> is_multi_worker(get_strategy("default"))
+    False
+    """
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+@contextlib.contextmanager
+def keras_multi_worker_fixes(strategy):
+    """Patches Keras's TensorFlow trainer for multi-worker `fit`, scoped.
+
+    Inside the `with` block, and only for a multi-worker `strategy`, each
+    Keras function that `keras_issue_20585_symptoms` finds still failing
+    is replaced by a fixed one (see the module docstring); the originals
+    are restored on exit, also after an error. Other strategies, and Keras
+    versions that no longer fail, run unpatched.
+
+    Args:
+        strategy: the `tf.distribute.Strategy` of the training run.
+
+    Yields:
+        The tuple of patched symptom names (empty when nothing is patched).
+
+    Example:
+
+    >>> with keras_multi_worker_fixes(get_strategy("default")) as patched:
+    ...     patched
+    ()
+    """
+    if not is_multi_worker(strategy):
+        yield ()
+        return
+    trainer_module = _trainer_module()
+    trainer_cls = trainer_module.TensorFlowTrainer
+    symptoms = keras_issue_20585_symptoms()
+    restore = []
+    if symptoms[SYMBOLIC_BUILD_SYMPTOM]:
+        original_build = trainer_cls._maybe_symbolic_build
+        trainer_cls._maybe_symbolic_build = _patched_maybe_symbolic_build
+        restore.append(
+            (
+                SYMBOLIC_BUILD_SYMPTOM,
+                trainer_cls,
+                "_maybe_symbolic_build",
+                original_build,
+            )
+        )
+    if symptoms[SCALAR_METRIC_SYMPTOM]:
+        original_reduce = trainer_module.reduce_per_replica
+        trainer_module.reduce_per_replica = _make_patched_reduce_per_replica(
+            original_reduce, trainer_module
+        )
+        restore.append(
+            (
+                SCALAR_METRIC_SYMPTOM,
+                trainer_module,
+                "reduce_per_replica",
+                original_reduce,
+            )
+        )
+    patched = tuple(symptom for symptom, *_ in restore)
+    if patched:
+        logger.info(
+            "Patched Keras for multi-worker fit (%s): %s",
+            KERAS_ISSUE_20585,
+            ", ".join(patched),
+        )
+    try:
+        yield patched
+    finally:
+        for _, owner, name, original in reversed(restore):
+            setattr(owner, name, original)
 
 
 def read_tf_config():
@@ -219,8 +347,8 @@ def get_strategy(name="default", tpu=None, devices=None):
     - `"mirrored"`: `MirroredStrategy` over `devices`, else all local GPUs,
       else all logical CPU devices (for testing).
     - `"multi-worker"`: `MultiWorkerMirroredStrategy` configured from
-      `TF_CONFIG`; the Keras fixes of issue 20585 are applied. Create it
-      at program start, before other TensorFlow work.
+      `TF_CONFIG`; run `fit` inside `keras_multi_worker_fixes(strategy)`.
+      Create it at program start, before other TensorFlow work.
     - `"tpu"`: `TPUStrategy` on the TPU named by `tpu` (`None`/`"local"`
       for a TPU VM, a name or `grpc://` address otherwise): connects to the
       cluster and initializes the TPU system.
@@ -255,7 +383,6 @@ def get_strategy(name="default", tpu=None, devices=None):
                 "single worker.",
                 TF_CONFIG_ENV_VAR,
             )
-        apply_keras_multi_worker_fixes()
         return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(
         tpu=tpu or "local"

@@ -1,9 +1,11 @@
-"""Training and evaluation runs shared by the command-line tools.
+"""`run_training`: one training run, as `keras-refinenet train` does it.
 
-`run_training(TrainConfig(...))` does what `keras-refinenet train` does:
-picks the `tf.distribute` strategy and precision, loads the dataset, builds
-and compiles the model in the strategy scope, fits it with resumable
-backups, and writes the trained model as a preset directory.
+`run_training(TrainConfig(...))` picks the `tf.distribute` strategy and
+the precision, loads the dataset (`keras_refinenet.data.load_dataset`),
+builds and compiles the model in the strategy scope, fits it with
+resumable backups, and writes the trained model as a preset directory.
+The global dtype policy and the Keras multi-worker fixes are in force only
+during the run.
 """
 
 import dataclasses
@@ -13,29 +15,36 @@ import pathlib
 import sys
 import time
 
-import numpy as np
-
+from keras_refinenet.data.augment import DEFAULT_SCALE_RANGE
+from keras_refinenet.data.datasets import (
+    DATASET_CLASS_NAMES,
+    DEFAULT_SYNTHETIC_IMAGE_SIZE,
+    SYNTHETIC_SIZES,
+    TRAIN_SPLIT,
+    VAL_SPLIT,
+    class_names_for,
+)
 from keras_refinenet.training import distribute
+from keras_refinenet.training.defaults import AUTO, DEFAULT_GLOBAL_CLIPNORM
+from keras_refinenet.training.precision import precision_policy
 
-DATASET_NAMES = ("cityscapes", "folder", "synthetic")
-PRECISION_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 PRESET_DIR_NAME = "preset"
 HISTORY_FILE = "history.json"
 SUMMARY_FILE = "training_summary.json"
-FOLDER_IMAGE_DIR = "images"
-FOLDER_MASK_DIR = "masks"
-VOC_IMAGE_DIR = "JPEGImages"
-TRAIN_SPLIT = "train"
-VAL_SPLIT = "val"
-SYNTHETIC_TRAIN_SEED = 1
-SYNTHETIC_VAL_SEED = 2
 EXIT_NAN_LOSS = 3
-DEFAULT_CLIPNORM = 1.0
+# Command-line spelling -> `TrainConfig.jit_compile`.
+JIT_COMPILE_OPTIONS = {AUTO: AUTO, "on": True, "off": False}
 LOG_PREFIX = "[keras-refinenet]"
 
 
 def log(message):
-    """Prints one progress line (flushed, so pipes see it at once)."""
+    """Prints one progress line (flushed, so pipes see it at once).
+
+    Example:
+
+    >>> log("epoch 1 done")
+    [keras-refinenet] epoch 1 done
+    """
     print(f"{LOG_PREFIX} {message}", flush=True)
 
 
@@ -46,7 +55,7 @@ class TrainConfig:
     Args:
         preset: built-in preset name or preset directory.
         output: output folder (preset, logs, checkpoints, backups).
-        dataset: one of `DATASET_NAMES`.
+        dataset: one of `keras_refinenet.data.DATASET_NAMES`.
         num_classes: number of classes; `None` uses the dataset's (or, for
             a folder dataset, the preset's).
         data_dir: dataset folder (folder dataset) or tfds data directory
@@ -59,7 +68,8 @@ class TrainConfig:
         crop_size: `(height, width)` of the training crops.
         strategy: one of `distribute.STRATEGY_NAMES`.
         tpu: TPU name or address for `strategy="tpu"`.
-        mixed_precision: one of `PRECISION_POLICIES`, `None` for float32.
+        mixed_precision: one of `precision.PRECISION_POLICIES`, `None`
+            for float32.
         optimizer: `"sgd"` or `"adamw"`.
         learning_rate: base learning rate, `None` for the default.
         weight_decay: decoupled weight decay, `"auto"` or `None`.
@@ -100,188 +110,22 @@ class TrainConfig:
     mixed_precision: str | None = None
     optimizer: str = "sgd"
     learning_rate: float | None = None
-    weight_decay: object = "auto"
+    weight_decay: object = AUTO
     decoder_lr_multiplier: float = 1.0
     warmup_steps: int = 0
-    global_clipnorm: float | None = DEFAULT_CLIPNORM
-    scale_range: tuple | None = (0.5, 2.0)
+    global_clipnorm: float | None = DEFAULT_GLOBAL_CLIPNORM
+    scale_range: tuple | None = DEFAULT_SCALE_RANGE
     validation_steps: int | None = None
     load_weights: bool = True
     seed: int = 0
-    jit_compile: object = "auto"
-    synthetic_train_images: int = 512
-    synthetic_val_images: int = 64
-    synthetic_image_size: int = 64
+    jit_compile: object = AUTO
+    synthetic_train_images: int = SYNTHETIC_SIZES[TRAIN_SPLIT]
+    synthetic_val_images: int = SYNTHETIC_SIZES[VAL_SPLIT]
+    synthetic_image_size: int = DEFAULT_SYNTHETIC_IMAGE_SIZE
     backup_every_steps: int | None = None
     tensorboard: bool = True
     verbose: int | None = None
     preset_metadata: dict | None = None
-
-
-@dataclasses.dataclass
-class DatasetSplits:
-    """Training and validation `(image, mask)` datasets of one source."""
-
-    train: object
-    val: object
-    num_classes: int | None
-    class_names: tuple | None
-    train_size: int | None
-
-
-def _check_choice(argument, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"`{argument}` must be one of {choices}. "
-            f"Received: {argument}={value!r}"
-        )
-
-
-def _dataset_size(dataset):
-    import tensorflow as tf
-
-    size = int(dataset.cardinality())
-    if size in (tf.data.INFINITE_CARDINALITY, tf.data.UNKNOWN_CARDINALITY):
-        return None
-    return size
-
-
-def _folder_splits(data_dir, num_classes, splits):
-    from keras_refinenet.data import folder
-
-    if num_classes is None:
-        raise ValueError(
-            "The folder dataset needs the number of classes: pass "
-            "`--num-classes` or a preset with the right classes. "
-            "Received: num_classes=None"
-        )
-    root = pathlib.Path(data_dir)
-    if (root / VOC_IMAGE_DIR).is_dir():
-        return [
-            folder.load_voc_dataset(root, split=split, num_classes=num_classes)
-            for split in splits
-        ]
-    datasets = []
-    for split in splits:
-        split_dir = root / split
-        if not split_dir.is_dir():
-            raise ValueError(
-                f"The folder dataset needs {split_dir}/{FOLDER_IMAGE_DIR} and "
-                f"{split_dir}/{FOLDER_MASK_DIR} (or a PASCAL VOC layout with "
-                f"{VOC_IMAGE_DIR}/). Received: data_dir={str(data_dir)!r}"
-            )
-        datasets.append(
-            folder.load_folder_dataset(
-                split_dir / FOLDER_IMAGE_DIR,
-                split_dir / FOLDER_MASK_DIR,
-                num_classes=num_classes,
-            )
-        )
-    return datasets
-
-
-def load_dataset_splits(
-    dataset,
-    data_dir=None,
-    manual_dir=None,
-    num_classes=None,
-    synthetic_train_images=512,
-    synthetic_val_images=64,
-    synthetic_image_size=64,
-    splits=(TRAIN_SPLIT, VAL_SPLIT),
-):
-    """Loads the training and validation splits of a dataset.
-
-    - `"cityscapes"`: tfds `cityscapes/semantic_segmentation` prepared from
-      the zips in `manual_dir` (19 train ids, 255 ignored).
-    - `"folder"`: `data_dir/{train,val}/{images,masks}` with masks matched
-      by file stem, or a PASCAL VOC folder (`JPEGImages`,
-      `SegmentationClass`, `ImageSets/Segmentation/{train,val}.txt`).
-    - `"synthetic"`: generated shapes; training and validation images come
-      from different seeds.
-
-    Args:
-        dataset: one of `DATASET_NAMES`.
-        data_dir: see above.
-        manual_dir: folder of the Cityscapes zips.
-        num_classes: class count (needed by the folder dataset).
-        synthetic_train_images: synthetic training images.
-        synthetic_val_images: synthetic validation images.
-        synthetic_image_size: synthetic image size.
-        splits: the two split names to load.
-
-    Returns:
-        A `DatasetSplits`.
-
-    Example:
-
-    >>> splits = load_dataset_splits("synthetic", synthetic_train_images=4,
-    ...                              synthetic_val_images=2)
-    >>> splits.num_classes, splits.train_size
-    (4, 4)
-    """
-    _check_choice("dataset", dataset, DATASET_NAMES)
-    train_split, val_split = splits
-    if dataset == "synthetic":
-        from keras_refinenet.data import synthetic
-
-        train = synthetic.load_synthetic(
-            synthetic_train_images,
-            image_size=synthetic_image_size,
-            seed=SYNTHETIC_TRAIN_SEED,
-        )
-        val = synthetic.load_synthetic(
-            synthetic_val_images,
-            image_size=synthetic_image_size,
-            seed=SYNTHETIC_VAL_SEED,
-        )
-        num_classes = synthetic.SYNTHETIC_NUM_CLASSES
-        class_names = synthetic.SYNTHETIC_CLASS_NAMES
-    elif dataset == "cityscapes":
-        from keras_refinenet.data import cityscapes
-
-        train, val = (
-            cityscapes.load_cityscapes(
-                split, data_dir=data_dir, manual_dir=manual_dir
-            )
-            for split in (train_split, val_split)
-        )
-        num_classes = cityscapes.CITYSCAPES_NUM_CLASSES
-        class_names = cityscapes.CITYSCAPES_CLASS_NAMES
-    else:
-        if data_dir is None:
-            raise ValueError(
-                "The folder dataset needs `--data-dir`. Received: data_dir=None"
-            )
-        train, val = _folder_splits(
-            data_dir, num_classes, (train_split, val_split)
-        )
-        class_names = None
-    return DatasetSplits(
-        train=train,
-        val=val,
-        num_classes=num_classes,
-        class_names=tuple(class_names) if class_names else None,
-        train_size=_dataset_size(train),
-    )
-
-
-def set_precision(policy):
-    """Sets the global Keras dtype policy; returns the policy name."""
-    import keras
-
-    policy = policy or "float32"
-    _check_choice("mixed_precision", policy, PRECISION_POLICIES)
-    keras.config.set_dtype_policy(policy)
-    return policy
-
-
-def class_names_for(num_classes, *candidates):
-    """The first candidate list of the right length, else `class_i`."""
-    for names in candidates:
-        if names and len(names) == num_classes:
-            return [str(name) for name in names]
-    return [f"class_{index}" for index in range(num_classes)]
 
 
 def _preset_metadata(preset):
@@ -293,18 +137,6 @@ def _preset_metadata(preset):
         return preset_metadata(preset) or {}
     except ValueError:
         return {}
-
-
-def _preset_num_classes(preset):
-    from keras_refinenet.models.preset_io import is_preset_dir
-    from keras_refinenet.models.presets import PRESETS
-
-    if preset in PRESETS:
-        return PRESETS[preset]["config"].get("num_classes")
-    if is_preset_dir(preset):
-        config = json.loads((pathlib.Path(preset) / "config.json").read_text())
-        return config.get("config", {}).get("num_classes")
-    return None
 
 
 def _verbosity(verbose):
@@ -330,6 +162,80 @@ def _remove_empty_dir(path):
         path.rmdir()
 
 
+def _load_splits(config, num_classes, validate):
+    """The training set and, if `validate`, the validation set."""
+    from keras_refinenet.data.datasets import load_dataset
+
+    options = {
+        "data_dir": config.data_dir,
+        "manual_dir": config.manual_dir,
+        "num_classes": num_classes,
+        "synthetic_image_size": config.synthetic_image_size,
+    }
+    train = load_dataset(
+        config.dataset,
+        TRAIN_SPLIT,
+        synthetic_images=config.synthetic_train_images,
+        **options,
+    )
+    val = None
+    if validate:
+        val = load_dataset(
+            config.dataset,
+            VAL_SPLIT,
+            synthetic_images=config.synthetic_val_images,
+            **options,
+        )
+    return train, val
+
+
+def _steps_per_epoch(config, train_size, global_batch):
+    if config.steps_per_epoch is not None:
+        return config.steps_per_epoch
+    if not train_size:
+        raise ValueError(
+            "The training set size is unknown: pass `--steps-per-epoch`. "
+            "Received: steps_per_epoch=None"
+        )
+    return max(train_size // global_batch, 1)
+
+
+def _build_model(config, num_classes, policy, build_model):
+    if build_model is not None:
+        return build_model(num_classes)
+    from keras_refinenet.models.refinenet import RefineNet
+
+    overrides = {}
+    if num_classes is not None:
+        overrides["num_classes"] = num_classes
+    if config.mixed_precision:
+        overrides["dtype"] = policy
+    return RefineNet.from_preset(
+        config.preset, load_weights=config.load_weights, **overrides
+    )
+
+
+def _trained_preset_metadata(config, num_classes, class_names, training):
+    metadata = dict(_preset_metadata(config.preset))
+    metadata.update(
+        {
+            "dataset": config.dataset,
+            "class_names": list(
+                class_names_for(
+                    num_classes, class_names, metadata.get("class_names")
+                )
+            ),
+            "weights": None,
+            "training": training,
+        }
+    )
+    metadata.pop("weights_on_disk", None)
+    if metadata.get("palette") and len(metadata["palette"]) != num_classes:
+        metadata["palette"] = None
+    metadata.update(config.preset_metadata or {})
+    return metadata
+
+
 def run_training(config, build_model=None):
     """Trains a RefineNet as described by a `TrainConfig`.
 
@@ -338,6 +244,10 @@ def run_training(config, build_model=None):
     epoch by validation mean IoU), `logs/` (TensorBoard),
     `history.json`, `training_summary.json`, and `backup/` while a run is
     unfinished (rerun the same command to resume after an interruption).
+
+    The global Keras dtype policy is `config.mixed_precision` during the
+    run and restored afterwards; a multi-worker run fits inside
+    `distribute.keras_multi_worker_fixes`.
 
     Args:
         config: a `TrainConfig`.
@@ -353,15 +263,24 @@ def run_training(config, build_model=None):
     Raises:
         NaNLossError: if the loss became NaN or infinite.
     """
-    _check_choice("strategy", config.strategy, distribute.STRATEGY_NAMES)
+    if config.dataset not in DATASET_CLASS_NAMES:
+        raise ValueError(
+            f"`dataset` must be one of {tuple(DATASET_CLASS_NAMES)}. "
+            f"Received: dataset={config.dataset!r}"
+        )
     strategy = distribute.get_strategy(config.strategy, tpu=config.tpu)
+    with precision_policy(config.mixed_precision) as policy:
+        with distribute.keras_multi_worker_fixes(strategy):
+            return _run(config, strategy, policy, build_model)
+
+
+def _run(config, strategy, policy, build_model):
     import keras
 
     from keras_refinenet.data.pipeline import (
         evaluation_pipeline,
         training_pipeline,
     )
-    from keras_refinenet.models.refinenet import RefineNet
     from keras_refinenet.training.callbacks import (
         BACKUP_DIR_NAME,
         training_callbacks,
@@ -369,7 +288,6 @@ def run_training(config, build_model=None):
 
     started = time.time()
     keras.utils.set_random_seed(config.seed)
-    policy = set_precision(config.mixed_precision)
     chief = distribute.is_chief()
     worker = distribute.task_label()
     per_replica_batch, global_batch = distribute.replica_batch_sizes(
@@ -382,60 +300,36 @@ def run_training(config, build_model=None):
         f"precision={policy}, task={worker}, chief={chief}"
     )
 
-    num_classes = config.num_classes
-    if num_classes is None and config.dataset == "folder":
-        num_classes = _preset_num_classes(config.preset)
-    splits = load_dataset_splits(
-        config.dataset,
-        data_dir=config.data_dir,
-        manual_dir=config.manual_dir,
-        num_classes=num_classes,
-        synthetic_train_images=config.synthetic_train_images,
-        synthetic_val_images=config.synthetic_val_images,
-        synthetic_image_size=config.synthetic_image_size,
+    class_names = DATASET_CLASS_NAMES[config.dataset]
+    num_classes = config.num_classes or (
+        len(class_names) if class_names else None
     )
-    num_classes = num_classes or splits.num_classes
-    steps_per_epoch = config.steps_per_epoch
-    if steps_per_epoch is None:
-        if not splits.train_size:
-            raise ValueError(
-                "The training set size is unknown: pass `--steps-per-epoch`. "
-                "Received: steps_per_epoch=None"
-            )
-        steps_per_epoch = max(splits.train_size // global_batch, 1)
+    with strategy.scope():
+        model = _build_model(config, num_classes, policy, build_model)
+    if num_classes is None:
+        num_classes = model.num_classes
+    validate = config.validation_steps != 0
+    train, val = _load_splits(config, num_classes, validate)
+    steps_per_epoch = _steps_per_epoch(config, train.size, global_batch)
+    synthetic = config.dataset == "synthetic"
     train_batches = training_pipeline(
-        splits.train.cache() if config.dataset == "synthetic" else splits.train,
+        train.examples.cache() if synthetic else train.examples,
         batch_size=global_batch,
         crop_size=tuple(config.crop_size),
         seed=config.seed,
         scale_range=config.scale_range,
         repeat=True,
     )
-    validate = config.validation_steps != 0
     val_batches = None
     if validate:
-        val_batch = (
-            global_batch
-            if config.dataset == "synthetic"
-            else strategy.num_replicas_in_sync
-        )
-        val_batches = evaluation_pipeline(splits.val, batch_size=val_batch)
+        val_batch = global_batch if synthetic else strategy.num_replicas_in_sync
+        val_batches = evaluation_pipeline(val.examples, batch_size=val_batch)
     log(
         f"dataset={config.dataset}, classes={num_classes}, "
-        f"train images={splits.train_size}, epochs={config.epochs}, "
+        f"train images={train.size}, epochs={config.epochs}, "
         f"steps per epoch={steps_per_epoch}, crop={tuple(config.crop_size)}"
     )
-
     with strategy.scope():
-        if build_model is not None:
-            model = build_model(num_classes)
-        else:
-            overrides = {"num_classes": num_classes}
-            if config.mixed_precision:
-                overrides["dtype"] = policy
-            model = RefineNet.from_preset(
-                config.preset, load_weights=config.load_weights, **overrides
-            )
         model.compile(
             optimizer_name=config.optimizer,
             learning_rate=config.learning_rate,
@@ -479,141 +373,25 @@ def run_training(config, build_model=None):
         "replicas": strategy.num_replicas_in_sync,
         "seconds": seconds,
     }
-    if chief:
-        metadata = dict(_preset_metadata(config.preset))
-        metadata.update(
-            {
-                "dataset": config.dataset,
-                "class_names": class_names_for(
-                    num_classes,
-                    splits.class_names,
-                    metadata.get("class_names"),
-                ),
-                "weights": None,
-                "training": {
-                    "epochs": config.epochs,
-                    "steps_per_epoch": steps_per_epoch,
-                    "global_batch_size": global_batch,
-                    "crop_size": list(config.crop_size),
-                    "precision": policy,
-                    "strategy": config.strategy,
-                },
-            }
-        )
-        metadata.pop("weights_on_disk", None)
-        if metadata.get("palette") and len(metadata["palette"]) != num_classes:
-            metadata["palette"] = None
-        metadata.update(config.preset_metadata or {})
-        preset_dir = model.save_to_preset(output / PRESET_DIR_NAME, metadata)
-        result["preset_dir"] = str(preset_dir)
-        (output / HISTORY_FILE).write_text(
-            json.dumps(result["history"], indent=2)
-        )
-        summary = {k: v for k, v in result.items() if k != "history"}
-        (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
-        log(f"wrote the trained preset to {preset_dir} ({seconds:.0f} s)")
-    return result
-
-
-def predict_class_ids_fn(model):
-    """A compiled `images -> class ids` function for any image size."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def predict(images):
-        logits = model(images, training=False)
-        return tf.argmax(logits, axis=-1, output_type=tf.int32)
-
-    return predict
-
-
-def confusion_over_dataset(model, batches, num_classes, max_batches=None):
-    """Accumulates a `ConfusionMatrix` of `model` over `(image, mask)`
-    batches (full-size evaluation).
-
-    Args:
-        model: a segmentation model returning logits at the input size.
-        batches: `tf.data.Dataset` of `(images, masks)` batches.
-        num_classes: number of classes.
-        max_batches: stop after this many batches.
-
-    Returns:
-        `(ConfusionMatrix, images_seen)`.
-    """
-    from keras_refinenet.training.metrics import ConfusionMatrix
-
-    predict = predict_class_ids_fn(model)
-    confusion = ConfusionMatrix(num_classes)
-    images_seen = 0
-    for index, (images, masks) in enumerate(batches):
-        if max_batches is not None and index >= max_batches:
-            break
-        confusion.update(predict(images).numpy(), masks.numpy())
-        images_seen += int(images.shape[0])
-    return confusion, images_seen
-
-
-def metrics_report(confusion, class_names, extra=None):
-    """JSON-ready `mean_iou`, `per_class_iou` (by name), `pixel_accuracy`.
-
-    Classes absent from labels and predictions get `null`.
-
-    Args:
-        confusion: a `ConfusionMatrix`.
-        class_names: one name per class.
-        extra: more entries for the dict.
-
-    Returns:
-        A dict.
-
-    Example:
-
-    >>> import numpy as np
-    >>> from keras_refinenet.training.metrics import ConfusionMatrix
-    >>> confusion = ConfusionMatrix(2)
-    >>> confusion.update(np.array([0, 1]), np.array([0, 0]))
-    >>> metrics_report(confusion, ["a", "b"])["per_class_iou"]
-    {'a': 0.5, 'b': 0.0}
-    """
-    per_class = confusion.per_class_iou()
-    report = {
-        "mean_iou": _json_number(confusion.mean_iou()),
-        "per_class_iou": {
-            name: _json_number(value)
-            for name, value in zip(class_names, per_class)
+    if not chief:
+        return result
+    metadata = _trained_preset_metadata(
+        config,
+        num_classes,
+        train.class_names,
+        training={
+            "epochs": config.epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "global_batch_size": global_batch,
+            "crop_size": list(config.crop_size),
+            "precision": policy,
+            "strategy": config.strategy,
         },
-        "pixel_accuracy": _json_number(confusion.pixel_accuracy()),
-    }
-    report.update(extra or {})
-    return report
-
-
-def format_report(report):
-    """A plain-text table of a `metrics_report` dict.
-
-    Example:
-
-    >>> print(format_report({"mean_iou": 0.5, "pixel_accuracy": 0.75,
-    ...                      "per_class_iou": {"road": 0.5, "sky": None}}))
-    class     IoU
-    road   0.5000
-    sky       n/a
-    <BLANKLINE>
-    mean IoU        0.5000
-    pixel accuracy  0.7500
-    """
-    per_class = report["per_class_iou"]
-    width = max([len("class")] + [len(name) for name in per_class])
-    lines = [f"{'class':<{width}}  {'IoU':>6}"]
-    for name, value in per_class.items():
-        shown = "n/a" if value is None or np.isnan(value) else f"{value:.4f}"
-        lines.append(f"{name:<{width}}  {shown:>6}")
-    lines.append("")
-    for label, key in (
-        ("mean IoU", "mean_iou"),
-        ("pixel accuracy", "pixel_accuracy"),
-    ):
-        value = report[key]
-        shown = "n/a" if value is None else f"{value:.4f}"
-        lines.append(f"{label:<14}  {shown:>6}")
-    return "\n".join(lines)
+    )
+    preset_dir = model.save_to_preset(output / PRESET_DIR_NAME, metadata)
+    result["preset_dir"] = str(preset_dir)
+    (output / HISTORY_FILE).write_text(json.dumps(result["history"], indent=2))
+    summary = {k: v for k, v in result.items() if k != "history"}
+    (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
+    log(f"wrote the trained preset to {preset_dir} ({seconds:.0f} s)")
+    return result

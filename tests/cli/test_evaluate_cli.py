@@ -5,11 +5,11 @@ from PIL import Image
 
 from keras_refinenet.cli.demo import build_demo_model
 from keras_refinenet.cli.main import main
+from keras_refinenet.data.datasets import SYNTHETIC_SEEDS, VAL_SPLIT
 from keras_refinenet.data.synthetic import (
     SYNTHETIC_CLASS_NAMES,
     make_synthetic_arrays,
 )
-from keras_refinenet.training.trainer import SYNTHETIC_VAL_SEED
 
 IMAGE_SIZE = 32
 NUM_IMAGES = 3
@@ -51,7 +51,7 @@ def test_evaluate_prints_and_writes_the_metrics(tmp_path, capsys):
     report = json.loads(output.read_text())
 
     images, labels = make_synthetic_arrays(
-        NUM_IMAGES, image_size=IMAGE_SIZE, seed=SYNTHETIC_VAL_SEED
+        NUM_IMAGES, image_size=IMAGE_SIZE, seed=SYNTHETIC_SEEDS[VAL_SPLIT]
     )
     logits = model.predict(images.astype("float32"), verbose=0)
     ious, accuracy = _numpy_scores(

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from keras_refinenet.cli import train as train_cli
 from keras_refinenet.cli.demo import build_demo_model
@@ -103,37 +102,6 @@ def test_train_writes_a_preset_and_logs(tmp_path, capsys):
     assert trained.num_classes == NUM_CLASSES
     logits = trained.predict(np.zeros((1, 32, 32, 3)), verbose=0)
     assert logits.shape == (1, 32, 32, NUM_CLASSES)
-
-
-def _write_pairs(folder, count, size=8, num_classes=3):
-    rng = np.random.default_rng(0)
-    (folder / "images").mkdir(parents=True)
-    (folder / "masks").mkdir(parents=True)
-    for index in range(count):
-        image = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
-        mask = rng.integers(0, num_classes, (size, size), dtype=np.uint8)
-        Image.fromarray(image).save(folder / "images" / f"f{index}.png")
-        Image.fromarray(mask).save(folder / "masks" / f"f{index}.png")
-
-
-def test_folder_dataset_layout(tmp_path):
-    _write_pairs(tmp_path / "train", 3)
-    _write_pairs(tmp_path / "val", 2)
-    splits = trainer.load_dataset_splits(
-        "folder", data_dir=tmp_path, num_classes=3
-    )
-    assert splits.train_size == 3 and splits.class_names is None
-    image, mask = next(iter(splits.val))
-    assert image.shape == (8, 8, 3) and mask.shape == (8, 8)
-
-
-def test_folder_dataset_errors_name_the_argument(tmp_path):
-    with pytest.raises(ValueError, match="Received: num_classes=None"):
-        trainer.load_dataset_splits("folder", data_dir=tmp_path)
-    with pytest.raises(ValueError, match="Received: data_dir="):
-        trainer.load_dataset_splits("folder", data_dir=tmp_path, num_classes=2)
-    with pytest.raises(ValueError, match="Received: dataset='coco'"):
-        trainer.load_dataset_splits("coco")
 
 
 def _free_ports(count):

@@ -4,6 +4,7 @@ Usage: python distributed_worker.py MODE RESULT_JSON
 MODE: mirrored | multi-worker | multi-worker-unpatched
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -94,14 +95,20 @@ def main(mode, result_path):
             loss=SparseCategoricalCrossentropyIgnore(),
             metrics=[MeanIoU(NUM_CLASSES), PixelAccuracy()],
         )
-    history = model.fit(
-        dataset,
-        epochs=2,
-        steps_per_epoch=2,
-        validation_data=dataset,
-        validation_steps=1,
-        verbose=0,
+    fixes = (
+        contextlib.nullcontext(())
+        if mode == "multi-worker-unpatched"
+        else distribute.keras_multi_worker_fixes(strategy)
     )
+    with fixes as patched:
+        history = model.fit(
+            dataset,
+            epochs=2,
+            steps_per_epoch=2,
+            validation_data=dataset,
+            validation_steps=1,
+            verbose=0,
+        )
     per_replica, global_batch = distribute.replica_batch_sizes(
         strategy, GLOBAL_BATCH
     )
@@ -115,7 +122,7 @@ def main(mode, result_path):
             for key, values in history.history.items()
         },
         "chief": distribute.is_chief(),
-        "fixes_applied": distribute._fixes_applied,
+        "patched": list(patched),
     }
     with open(result_path, "w") as file:
         json.dump(result, file)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
 from keras_refinenet.training import distribute
 
@@ -61,26 +62,81 @@ def _run_two_workers(mode, tmp_path):
     return [_finish(process) for process in processes]
 
 
-@pytest.mark.parametrize(
-    "version, expected",
-    [
-        ("3.0.0", True),
-        ("3.15.1", True),
-        ("3.16.0", False),
-        ("2.15.0", False),
-        ("3.15.1rc0", True),
-    ],
-)
-def test_version_guard(version, expected):
-    assert distribute.keras_needs_multi_worker_fixes(version) is expected
+def _keras_functions():
+    from keras.src.backend.tensorflow import trainer as trainer_module
 
-
-def test_fixes_are_skipped_for_unaffected_versions(monkeypatch):
-    monkeypatch.setattr(distribute, "_fixes_applied", False)
-    monkeypatch.setattr(
-        distribute, "keras_needs_multi_worker_fixes", lambda: False
+    return (
+        trainer_module.TensorFlowTrainer._maybe_symbolic_build,
+        trainer_module.reduce_per_replica,
     )
-    assert distribute.apply_keras_multi_worker_fixes() is False
+
+
+class _StandInMultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """Passes the multi-worker type check without starting a cluster."""
+
+    def __init__(self):
+        pass
+
+
+def test_probe_finds_both_failures_of_the_installed_keras():
+    """Keras 3.15.1 still has issue 20585; drop the fixes once it says no."""
+    assert distribute.keras_issue_20585_symptoms() == {
+        distribute.SYMBOLIC_BUILD_SYMPTOM: True,
+        distribute.SCALAR_METRIC_SYMPTOM: True,
+    }
+
+
+def test_fixes_are_active_only_inside_the_scope():
+    originals = _keras_functions()
+    with distribute.keras_multi_worker_fixes(
+        _StandInMultiWorkerStrategy()
+    ) as patched:
+        inside = _keras_functions()
+        assert patched == (
+            distribute.SYMBOLIC_BUILD_SYMPTOM,
+            distribute.SCALAR_METRIC_SYMPTOM,
+        )
+        assert all(
+            getattr(function, "keras_refinenet_fix", None)
+            == distribute.KERAS_ISSUE_20585
+            for function in inside
+        )
+        # The patched functions pass the probe that the originals fail.
+        assert not any(distribute.keras_issue_20585_symptoms().values())
+    assert _keras_functions() == originals
+    assert all(distribute.keras_issue_20585_symptoms().values())
+
+
+def test_fixes_are_undone_after_an_error():
+    originals = _keras_functions()
+    with pytest.raises(RuntimeError, match="fit failed"):
+        with distribute.keras_multi_worker_fixes(_StandInMultiWorkerStrategy()):
+            raise RuntimeError("fit failed")
+    assert _keras_functions() == originals
+
+
+def test_fixes_skip_other_strategies_and_fixed_keras(monkeypatch):
+    originals = _keras_functions()
+    with distribute.keras_multi_worker_fixes(
+        distribute.get_strategy("default")
+    ) as patched:
+        assert patched == ()
+        assert _keras_functions() == originals
+    monkeypatch.setattr(
+        distribute,
+        "keras_issue_20585_symptoms",
+        lambda: {
+            distribute.SYMBOLIC_BUILD_SYMPTOM: False,
+            distribute.SCALAR_METRIC_SYMPTOM: True,
+        },
+    )
+    with distribute.keras_multi_worker_fixes(
+        _StandInMultiWorkerStrategy()
+    ) as patched:
+        assert patched == (distribute.SCALAR_METRIC_SYMPTOM,)
+        build, reduce = _keras_functions()
+        assert build == originals[0] and reduce != originals[1]
+    assert _keras_functions() == originals
 
 
 @pytest.mark.parametrize(
@@ -156,12 +212,12 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
 
 @pytest.mark.large
 def test_multi_worker_fit_fails_without_the_fixes(tmp_path):
-    """Keeps the version guard honest: drop it once Keras fixes #20585."""
+    """Keeps the probe honest: the unpatched Keras fails for real."""
     results = _run_two_workers("multi-worker-unpatched", tmp_path)
     if all(code == 0 for code, _ in results):
         pytest.fail(
             "multi-worker fit works without the fixes on this Keras: "
-            "narrow MULTI_WORKER_FIX_KERAS_VERSIONS"
+            "keras_issue_20585_symptoms() should report no failures"
         )
 
 
@@ -172,7 +228,11 @@ def test_multi_worker_fit_with_the_fixes(tmp_path):
     worker0, worker1 = (
         json.loads((tmp_path / f"worker{i}.json").read_text()) for i in range(2)
     )
-    assert worker0["fixes_applied"] and worker0["replicas"] == 2
+    assert worker0["patched"] == [
+        distribute.SYMBOLIC_BUILD_SYMPTOM,
+        distribute.SCALAR_METRIC_SYMPTOM,
+    ]
+    assert worker0["replicas"] == 2
     assert (worker0["chief"], worker1["chief"]) == (True, False)
     assert worker0["per_replica_batch"] == 4
     # Synchronous training: both workers report the same global numbers.

@@ -4,7 +4,7 @@ import pytest
 
 from keras_refinenet.cli.demo import build_demo_model
 from keras_refinenet.training.defaults import RefineNetSGD
-from keras_refinenet.training.trainer import set_precision
+from keras_refinenet.training.precision import precision_policy
 
 IMAGE_SIZE = 32
 
@@ -22,8 +22,10 @@ def _batch():
     [("mixed_float16", "float16"), ("mixed_bfloat16", "bfloat16")],
 )
 def test_mixed_precision_trains_with_float32_logits(policy, compute_dtype):
-    assert set_precision(policy) == policy
-    model = build_demo_model(3)
+    with precision_policy(policy) as name:
+        assert name == policy
+        model = build_demo_model(3)
+    assert keras.config.dtype_policy().name == "float32"
     assert model.backbone.layers[-1].compute_dtype == compute_dtype
     model.compile(learning_rate=1e-3, decoder_lr_multiplier=10.0)
     if policy == "mixed_float16":
@@ -46,4 +48,14 @@ def test_mixed_precision_trains_with_float32_logits(policy, compute_dtype):
 
 def test_unknown_precision_is_named():
     with pytest.raises(ValueError, match="Received: mixed_precision='fp8'"):
-        set_precision("fp8")
+        with precision_policy("fp8"):
+            pass
+
+
+def test_the_policy_is_restored_after_an_error():
+    keras.config.set_dtype_policy("mixed_float16")
+    with pytest.raises(KeyError):
+        with precision_policy(None):
+            assert keras.config.dtype_policy().name == "float32"
+            raise KeyError("stop")
+    assert keras.config.dtype_policy().name == "mixed_float16"

@@ -3,60 +3,81 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
+import keras
 import pytest
 
+from keras_refinenet.cli.demo import build_demo_model
+from keras_refinenet.data import datasets
 from keras_refinenet.training import trainer
-from keras_refinenet.training.metrics import ConfusionMatrix
 
 
-def test_metrics_report_by_class_name():
-    confusion = ConfusionMatrix(3)
-    labels = np.array([0, 0, 1, 1, 255])
-    predictions = np.array([0, 1, 1, 1, 2])
-    confusion.update(predictions, labels)
-    report = trainer.metrics_report(confusion, ["a", "b", "c"], {"n": 1})
-    # a: TP 1, FN 1 -> 1/2; b: TP 2, FP 1 -> 2/3; c absent -> null.
-    assert report["per_class_iou"] == {
-        "a": pytest.approx(0.5),
-        "b": pytest.approx(2 / 3),
-        "c": None,
-    }
-    assert report["mean_iou"] == pytest.approx((0.5 + 2 / 3) / 2)
-    assert report["pixel_accuracy"] == pytest.approx(3 / 4)
-    assert report["n"] == 1
-    json.dumps(report, allow_nan=False)
-
-
-def test_class_names_fall_back_in_order():
-    assert trainer.class_names_for(2, None, ["x"], ("p", "q")) == ["p", "q"]
-    assert trainer.class_names_for(2, None) == ["class_0", "class_1"]
-
-
-def test_format_report_lists_every_class():
-    text = trainer.format_report(
-        {
-            "mean_iou": 0.25,
-            "pixel_accuracy": None,
-            "per_class_iou": {"road": 0.25, "traffic light": None},
-        }
-    )
-    lines = text.splitlines()
-    assert lines[1].split() == ["road", "0.2500"]
-    assert lines[2].split() == ["traffic", "light", "n/a"]
-    assert lines[-2].split() == ["mean", "IoU", "0.2500"]
-    assert lines[-1].split() == ["pixel", "accuracy", "n/a"]
+class _BuildStopped(RuntimeError):
+    pass
 
 
 def test_unknown_steps_per_epoch_is_an_error(tmp_path, monkeypatch):
-    splits = trainer.load_dataset_splits(
-        "synthetic", synthetic_train_images=4, synthetic_val_images=2
+    monkeypatch.setattr(datasets, "dataset_size", lambda dataset: None)
+    config = trainer.TrainConfig(
+        output=str(tmp_path),
+        crop_size=(32, 32),
+        synthetic_train_images=4,
+        synthetic_val_images=2,
     )
-    splits.train_size = None
-    monkeypatch.setattr(trainer, "load_dataset_splits", lambda *a, **k: splits)
-    config = trainer.TrainConfig(output=str(tmp_path), crop_size=(32, 32))
     with pytest.raises(ValueError, match="Received: steps_per_epoch=None"):
         trainer.run_training(config, build_model=lambda n: None)
+
+
+def test_unknown_dataset_is_named(tmp_path):
+    config = trainer.TrainConfig(output=str(tmp_path), dataset="coco")
+    with pytest.raises(ValueError, match="Received: dataset='coco'"):
+        trainer.run_training(config)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_the_global_dtype_policy_is_restored_after_the_run(tmp_path, policy):
+    seen = {}
+
+    def build_model(num_classes):
+        seen["policy"] = keras.config.dtype_policy().name
+        seen["num_classes"] = num_classes
+        raise _BuildStopped
+
+    keras.config.set_dtype_policy("float32")
+    config = trainer.TrainConfig(
+        output=str(tmp_path), mixed_precision=policy, crop_size=(32, 32)
+    )
+    with pytest.raises(_BuildStopped):
+        trainer.run_training(config, build_model=build_model)
+    assert seen == {"policy": policy, "num_classes": 4}
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_a_finished_run_restores_the_dtype_policy(tmp_path):
+    keras.config.set_dtype_policy("float32")
+    result = trainer.run_training(
+        trainer.TrainConfig(
+            preset=None,
+            output=str(tmp_path),
+            epochs=1,
+            steps_per_epoch=1,
+            batch_size=2,
+            crop_size=(32, 32),
+            mixed_precision="mixed_bfloat16",
+            validation_steps=0,
+            synthetic_train_images=2,
+            synthetic_image_size=32,
+            tensorboard=False,
+            jit_compile=False,
+            verbose=0,
+        ),
+        build_model=build_demo_model,
+    )
+    assert keras.config.dtype_policy().name == "float32"
+    metadata = json.loads(
+        (tmp_path / trainer.PRESET_DIR_NAME / "metadata.json").read_text()
+    )
+    assert metadata["training"]["precision"] == "mixed_bfloat16"
+    assert result["preset_dir"] is not None
 
 
 MIRRORED_SCRIPT = textwrap.dedent(
