@@ -145,12 +145,17 @@ def read_image(path):
     """Pixels of an image file as uint8 `(h, w)`, `(h, w, 3)` or RGBA.
 
     EXIF orientation is applied; palette, CMYK and other modes become RGB
-    (palette images with transparency become RGBA).
+    (palette images with transparency become RGBA); 16-bit images are
+    scaled to 0..255 and floating-point ones refused, as in training.
     """
     import numpy as np
     from PIL import Image, ImageOps
 
+    from keras_refinenet.data import folder
+
     with Image.open(path) as image:
+        if image.mode in folder.SIXTEEN_BIT_MODES or image.mode == "F":
+            return folder.read_image(path)
         image = ImageOps.exif_transpose(image)
         if image.mode == "P" and "transparency" in image.info:
             image = image.convert("RGBA")
@@ -255,7 +260,11 @@ def run(args):
             visualize.legend(class_names, palette), output / LEGEND_FILE
         )
     failures = []
-    progress = keras.utils.Progbar(len(paths), unit_name="image")
+    from keras_refinenet.cli.main import progress_verbosity
+
+    progress = keras.utils.Progbar(
+        len(paths), unit_name="image", verbose=progress_verbosity()
+    )
     for index, (name, path) in enumerate(names.items(), start=1):
         try:
             image = read_image(path)
