@@ -78,6 +78,7 @@ ADAPT_PREFIXES = (LEGACY_ADAPT_PREFIX, CURRENT_ADAPT_PREFIX)
 FILTER_SUFFIX = "_filter"
 BIAS_SUFFIX = "_bias"
 MAX_LISTED_DIFFERENCES = 10
+BATCH_NORM_PARAMS = 3
 POOL_SIZE_FACT = "pool_size"
 PER_BLOCK_FACTS = (
     "pooling_order",
@@ -216,6 +217,8 @@ class RefineBlock:
             then pool) or `None` without chained pooling.
         pool_stages: number of chained-pooling stages.
         pool_size: pooling window (height, width).
+        pool_stride: pooling stride as saved.
+        pool_pad: pooling padding as saved.
         output_rcus: number of RCUs after the pooling.
         kernel_sizes: the set of conv kernel sizes used in the block.
     """
@@ -226,6 +229,8 @@ class RefineBlock:
     pooling_order: str
     pool_stages: int
     pool_size: tuple
+    pool_stride: tuple
+    pool_pad: tuple
     output_rcus: int
     kernel_sizes: tuple
 
@@ -346,7 +351,30 @@ def _unwrap_ref(value):
     return value
 
 
-def _parse_dag(struct, group_name, path):
+def parse_dagnn(struct, group_name, path=""):
+    """A DagNN `saveobj` struct (as `load_mat_file` returns it) -> data.
+
+    Args:
+        struct: dict with `vars`, `params` and `layers` (and `meta`).
+        group_name: the group it belongs to (for names and errors).
+        path: the file, for error messages.
+
+    Returns:
+        A `DagNetwork`.
+
+    Raises:
+        MatconvnetCheckpointError: the struct is not a DagNN saveobj.
+
+    Example:
+
+    >>> struct = {"vars": {}, "params": {"name": "w", "value": 1.0},
+    ...           "layers": {"name": "c", "type": "dagnn.Conv",
+    ...                      "inputs": "x", "outputs": "y", "params": "w",
+    ...                      "block": {"pad": 1.0}}}
+    >>> dag = parse_dagnn(struct, "g")
+    >>> dag.layers[0].inputs, dag.layers[0].setting("pad"), dag.input_vars()
+    (('x',), (1,), ('x',))
+    """
     where = f"group {group_name!r} dag_net"
     if not isinstance(struct, dict) or not all(
         field in struct for field in DAG_FIELDS
@@ -484,7 +512,7 @@ def _load_single_file(path):
     for index, group in enumerate(groups):
         dag = group.get("dag_net")
         if isinstance(dag, dict) and all(f in dag for f in DAG_FIELDS):
-            dags.append(_parse_dag(dag, _group_name(group, index), path))
+            dags.append(parse_dagnn(dag, _group_name(group, index), path))
     return _assemble(path, "single_file", ref, groups, dags)
 
 
@@ -515,7 +543,7 @@ def _load_legacy_folder(path):
             path, LEGACY_GROUP_FILE.format(name=name, index=group_index)
         )
         if os.path.isfile(file):
-            dags.append(_parse_dag(load_mat_file(file), name, file))
+            dags.append(parse_dagnn(load_mat_file(file), name, file))
     return _assemble(path, "legacy_folder", ref, groups, dags)
 
 
@@ -657,7 +685,13 @@ class _Graph:
                     return None
                 orders.add(IMPROVED_POOLING)
                 current = pool.outputs[0]
-            sizes.add(pool.setting("poolSize"))
+            sizes.add(
+                (
+                    pool.setting("poolSize"),
+                    pool.setting("stride"),
+                    pool.setting("pad"),
+                )
+            )
             kernels.add(self.kernel(conv))
             outputs.append(current)
         if not outputs:
@@ -675,7 +709,7 @@ class _Graph:
                 f"no sum of {start!r} and the {len(outputs)} pooling stages."
             )
         if len(sizes) > 1:
-            raise self.fail(f"pool sizes {sorted(sizes)} differ in one block.")
+            raise self.fail(f"pool settings {list(sizes)} differ in a block.")
         return (
             total.outputs[0],
             orders.pop(),
@@ -759,9 +793,11 @@ def derive_decoder_architecture(dag, path=""):
             after = current
         pooled = graph.chained_pooling(after)
         if pooled is None:
-            order, stages, pool_size, crp_out = None, 0, None, after
+            order, stages, crp_out = None, 0, after
+            pool_size = pool_stride = pool_pad = None
         else:
-            crp_out, order, stages, pool_size, crp_kernels = pooled
+            crp_out, order, stages, settings, crp_kernels = pooled
+            pool_size, pool_stride, pool_pad = settings
             kernels |= crp_kernels
         count, end, rcu_kernels = graph.rcu_chain(crp_out)
         kernels |= rcu_kernels
@@ -772,7 +808,9 @@ def derive_decoder_architecture(dag, path=""):
                 width=int(width),
                 pooling_order=order,
                 pool_stages=stages,
-                pool_size=tuple(pool_size) if pool_size else None,
+                pool_size=pool_size,
+                pool_stride=pool_stride,
+                pool_pad=pool_pad,
                 output_rcus=count,
                 kernel_sizes=tuple(sorted(kernels)),
             )
@@ -988,6 +1026,23 @@ def _architecture_differences(architecture, expected):
     return differences
 
 
+def _batch_norm_issues(layer, dag):
+    """mult and bias hold C values, moments C x 2 ([mean, sigma])."""
+    shapes = [dag.params[p].shape for p in layer.params if p in dag.params]
+    if len(layer.params) != BATCH_NORM_PARAMS or len(shapes) != len(
+        layer.params
+    ):
+        return [f"{layer.name}: BatchNorm with params {layer.params}"]
+    channels = int(np.prod(shapes[0]))
+    wanted = [(channels, 1), (channels, 1), (channels, 2)]
+    return [
+        f"{name}: file {tuple(shape)}, expected {want}"
+        for name, shape, want in zip(layer.params, shapes, wanted, strict=True)
+        if _matlab_shape(shape) != _matlab_shape(want)
+        and int(np.prod(shape)) != int(np.prod(want))
+    ]
+
+
 def check_architecture(checkpoint, expected=None):
     """Raises unless the checkpoint is one consistent RefineNet.
 
@@ -1045,6 +1100,8 @@ def check_architecture(checkpoint, expected=None):
                     issues["shape mismatches"].append(
                         f"{layer.params[0]}: file {shape}, layer size {size}"
                     )
+            if layer.type == BATCH_NORM:
+                issues["shape mismatches"] += _batch_norm_issues(layer, dag)
         issues["unused params"] = [p for p in dag.params if p not in named]
         groups.append((dag.group_name, issues))
     expected_shapes = expected_decoder_params(checkpoint.architecture)

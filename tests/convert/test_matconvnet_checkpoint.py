@@ -17,11 +17,13 @@ from keras_refinenet.convert.matconvnet_checkpoint import (
     ORIGINAL_POOLING,
     MatconvnetCheckpointError,
     check_architecture,
+    derive_backbone_architecture,
     describe_checkpoint,
     expected_decoder_params,
     load_matconvnet_checkpoint,
+    parse_dagnn,
 )
-from keras_refinenet.convert.matlab_file import MatlabFileError
+from keras_refinenet.convert.matlab_file import MatlabFileError, load_mat_file
 from tests.convert.matlab_v73_writer import (
     Cell,
     Empty,
@@ -220,8 +222,15 @@ def build_decoder(
     return dag
 
 
-def build_backbone(rng):
-    """A ResNet in the imagenet-resnet-*-dag layout, one block per stage."""
+def _caffe_block(stage, index):
+    """Caffe ResNet-101/152 block names: a, b1, b2, ... in stages 3 and 4."""
+    if index == 0:
+        return "a"
+    return f"b{index}" if stage in (3, 4) else "abcdefgh"[index]
+
+
+def build_backbone(rng, blocks=(1, 1, 1, 1)):
+    """A ResNet in the imagenet-resnet-*-dag layout."""
     dag = DagBuilder(rng)
 
     def bn(name, var, channels):
@@ -257,41 +266,48 @@ def build_backbone(rng):
         },
     )
     var, channels, outputs = "pool1", 4, []
-    for stage, width in zip((2, 3, 4, 5), STAGE_WIDTHS, strict=True):
-        block = f"{stage}a"
-        stride = 1 if stage == 2 else 2
+    for stage, width, count in zip(
+        (2, 3, 4, 5), STAGE_WIDTHS, blocks, strict=True
+    ):
         out = 4 * width
-        dag.conv(
-            [var],
-            [f"res{block}_branch1"],
-            (1, 1, channels, out),
-            f"res{block}_branch1",
-            False,
-            stride,
-        )
-        shortcut = bn(f"bn{block}_branch1", f"res{block}_branch1", out)
-        branch = var
-        for part, (size, stride_here, dims) in {
-            "2a": (1, stride, (channels, width)),
-            "2b": (3, 1, (width, width)),
-            "2c": (1, 1, (width, out)),
-        }.items():
-            name = f"res{block}_branch{part}"
-            dag.conv(
-                [branch], [name], (size, size, *dims), name, False, stride_here
+        for index in range(count):
+            block = f"{stage}{_caffe_block(stage, index)}"
+            stride = 2 if index == 0 and stage > 2 else 1
+            if index == 0:
+                name = f"res{block}_branch1"
+                dag.conv(
+                    [var], [name], (1, 1, channels, out), name, False, stride
+                )
+                shortcut = bn(f"bn{block}_branch1", name, out)
+            else:
+                shortcut = var
+            branch = var
+            for part, (size, stride_here, dims) in {
+                "2a": (1, stride, (channels, width)),
+                "2b": (3, 1, (width, width)),
+                "2c": (1, 1, (width, out)),
+            }.items():
+                name = f"res{block}_branch{part}"
+                dag.conv(
+                    [branch],
+                    [name],
+                    (size, size, *dims),
+                    name,
+                    False,
+                    stride_here,
+                )
+                branch = bn(f"bn{block}_branch{part}", name, dims[1])
+                if part != "2c":
+                    branch = relu(f"{name}_relu", branch)
+            dag.add_layer(
+                f"res{block}",
+                "dagnn.Sum",
+                [shortcut, branch],
+                [f"res{block}"],
+                [],
+                {"numInputs": 2.0},
             )
-            branch = bn(f"bn{block}_branch{part}", name, dims[1])
-            if part != "2c":
-                branch = relu(f"{name}_relu", branch)
-        dag.add_layer(
-            f"res{block}",
-            "dagnn.Sum",
-            [shortcut, branch],
-            [f"res{block}"],
-            [],
-            {"numInputs": 2.0},
-        )
-        var, channels = relu(f"res{block}_relu", f"res{block}"), out
+            var, channels = relu(f"res{block}_relu", f"res{block}"), out
         outputs.append((var, out))
     for var, out in outputs:
         if out > 4 * STAGE_WIDTHS[1]:
@@ -307,7 +323,12 @@ def build_backbone(rng):
         else:
             name = f"{var}_copy"
             dag.add_layer(
-                name, "My_copy_layer", [var], [f"{name}_varout"], [], {}
+                name,
+                "My_copy_layer",
+                [var],
+                [f"{name}_varout"],
+                [],
+                {"opts": Cell([])},
             )
     return dag, [out for _, out in reversed(outputs)]
 
@@ -488,6 +509,18 @@ def test_values_and_shapes_read_back_exactly(release):
     assert checkpoint.input_scales == (INPUT_SCALE,)
 
 
+def test_resnet101_stages_are_derived(tmp_path):
+    dag, _ = build_backbone(np.random.default_rng(0), blocks=(3, 4, 23, 3))
+    path = tmp_path / "group_inputpath_1_3.mat"
+    write_mat_v73(path, dag.saveobj())
+    parsed = parse_dagnn(load_mat_file(path), "inputpath_1", str(path))
+    backbone = derive_backbone_architecture(parsed)
+    assert backbone.stage_blocks == (3, 4, 23, 3)
+    assert backbone.depth == 101
+    assert "res4b22_branch2c_filter" in parsed.params
+    assert backbone.output_vars[-1] == "res5c_relu_dropout_varout"
+
+
 def test_backbone_architecture_is_derived(release):
     checkpoint = load_matconvnet_checkpoint(release[0])
     backbone = checkpoint.backbone_architecture
@@ -538,6 +571,8 @@ def test_decoder_architecture_is_derived_from_the_graph(
         assert block.pooling_order == order
         assert block.pool_stages == POOL_STAGES
         assert block.pool_size == (POOL_SIZE, POOL_SIZE)
+        assert block.pool_stride == (1,)
+        assert block.pool_pad == (POOL_SIZE // 2,)
         assert block.output_rcus == OUTPUT_RCUS
         assert block.kernel_sizes == ((3, 3),)
     assert arch.output_var == "mflow_conv_g4_b3_joint_varout"
@@ -644,6 +679,25 @@ def test_wrong_shape_is_refused(tmp_path):
     assert f"{name}: file (3, 3, 4, 3)" in message
 
 
+def test_batch_norm_moments_must_be_mean_and_sigma(tmp_path):
+    rng = np.random.default_rng(0)
+    backbone, _ = build_backbone(rng)
+    backbone.params = [
+        (n, v[:, :1] if n == "bn3a_branch2b_moments" else v)
+        for n, v in backbone.params
+    ]
+    path = tmp_path / "group.mat"
+    write_mat_v73(path, backbone.saveobj())
+    parsed = parse_dagnn(load_mat_file(path), "featnet_1", str(path))
+    checkpoint = _edited_release(tmp_path, lambda dag: None)
+    checkpoint.backbone = parsed
+    with pytest.raises(MatconvnetCheckpointError) as error:
+        check_architecture(checkpoint)
+    assert "bn3a_branch2b_moments: file (3, 1), expected (3, 2)" in str(
+        error.value
+    )
+
+
 def test_extra_pooling_stage_is_refused(tmp_path):
     checkpoint = _edited_release(
         tmp_path, lambda dag: None, stages=(4, 4, 5, 4)
@@ -664,7 +718,8 @@ def test_extra_pooling_stage_is_refused(tmp_path):
 def test_unknown_layer_type_and_unexpected_param_are_listed(tmp_path):
     def extend(dag):
         output = dag.layers[-1]["outputs"].items[0]
-        dag.add_layer("crop", "dagnn.Crop", [output], ["cropped"], [], {})
+        block = {"crop": np.zeros((1, 4))}
+        dag.add_layer("crop", "dagnn.Crop", [output], ["cropped"], [], block)
         dag.params.append(("stray_filter", dag.value(3, 3, 4, 4)))
 
     checkpoint = _edited_release(tmp_path, extend)
@@ -741,3 +796,29 @@ def test_describe_reads_pytorch_state_dicts(tmp_path):
     )
     text = describe_checkpoint(path)
     assert "clf_conv.weight (21, 256, 3, 3)" in text
+
+
+def test_mat_io_reads_the_release_fixture_alike(release):
+    matio = pytest.importorskip("matio")
+    path, _, decoder, filters, _ = release
+    ref = matio.load_from_mat(str(path))["net_config"].properties["ref"]
+    groups = ref[0, 0]["group_infos"].reshape(-1, order="F")
+    assert [str(g[0, 0]["name"][0]) for g in groups] == [
+        "root",
+        "multi_featnet",
+        "featnet_1",
+        "refinenets",
+        "loss_group",
+    ]
+    params = groups[3][0, 0]["dag_net"][0, 0]["params"].reshape(-1, order="F")
+    checkpoint = load_matconvnet_checkpoint(path)
+    assert [str(p["name"][0]) for p in params] == list(
+        checkpoint.decoder.params
+    )
+    for param in params:
+        np.testing.assert_array_equal(
+            param["value"], checkpoint.decoder.params[str(param["name"][0])]
+        )
+    loss_info = groups[4][0, 0]["net_info"].properties["ref"]
+    layers = loss_info[0, 0]["layers"].reshape(-1, order="F")
+    np.testing.assert_array_equal(layers[1][0, 0]["filters"], filters)
