@@ -7,14 +7,15 @@ pads `(k - 1) / 2` on all four sides, so each output has
 `floor((H + 2 * pad - k) / stride) + 1` rows, and the stride of
 `res3a`, `res4a` and `res5a` sits on the 1x1 `branch2a` and `branch1`
 convolutions (the Caffe layout). keras-cv's ResNet v1 has the same layout
-but pads stride-2 layers "same", one pixel less at the top and left for
-even sizes: the two agree only for heights and widths of the form
-`4 * n + 1`.
+and output sizes, but its conv1 and pool1 pad "same": one pixel less at
+the top and left when their input size is even, which shifts every
+feature; the two agree only for heights and widths of the form `4n + 1`.
 
 Names follow the MATLAB parameters: the Keras convolution `res4b22_branch2b`
 holds `res4b22_branch2b_filter` (and `..._bias` where there is one) and the
 BatchNormalization `bn4b22_branch2b` holds `bn4b22_branch2b_mult`,
-`..._bias` and `..._moments`; `matconvnet_parameters` lists them all.
+`..._bias` and `..._moments`; `matconvnet_resnet_parameters` (and the
+backbone's `matconvnet_parameters`) list them all.
 """
 
 from typing import NamedTuple
@@ -51,7 +52,7 @@ BLOCK_NAMINGS = ("auto", "letters", "numbered")
 # "auto" names with letters while every stage fits ResNet-50's scheme.
 MAX_LETTER_BLOCKS_AUTO = 6
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
-# Stages of at most this many blocks keep letters in the numbered scheme.
+# The numbered scheme numbers stages of at least this many blocks.
 NUMBERED_MIN_BLOCKS = 4
 MOMENTS_COLUMNS = 2
 # Relative rounding of a float32 sigma**2 that may push sigma**2 - epsilon
