@@ -13,11 +13,15 @@ import base64
 
 import numpy as np
 
+from keras_refinenet.constants import (
+    IMAGE_BYTES_SIGNATURE,
+    IMAGES_SIGNATURE,
+    RGB_CHANNELS,
+)
+
 DEFAULT_MODEL_NAME = "refinenet"
 DEFAULT_REST_PORT = 8501
 DEFAULT_GRPC_PORT = 8500
-IMAGES_SIGNATURE = "serving_default"
-IMAGE_BYTES_SIGNATURE = "predict_image_bytes"
 IMAGES_INPUT = "images"
 IMAGE_BYTES_INPUT = "image_bytes"
 OUTPUT_DTYPES = {
@@ -27,7 +31,6 @@ OUTPUT_DTYPES = {
 }
 REST_FORMATS = ("instances", "inputs")
 B64_KEY = "b64"
-RGB_CHANNELS = 3
 
 
 class ServingError(RuntimeError):

@@ -9,17 +9,22 @@ import pathlib
 
 import numpy as np
 
+from keras_refinenet.constants import (
+    IGNORE_LABEL,
+    MAX_PIXEL_VALUE,
+    RGB_CHANNELS,
+)
 from keras_refinenet.data.cityscapes import (
     CITYSCAPES_CLASS_NAMES,
     CITYSCAPES_PALETTE,
 )
+from keras_refinenet.data.datasets import default_class_names
 from keras_refinenet.data.voc import VOC_CLASS_NAMES, voc_colormap
 
-IGNORE_LABEL = 255
 IGNORE_COLOR = (0, 0, 0)
 DEFAULT_ALPHA = 0.5
-RGB_CHANNELS = 3
-MAX_UINT8 = 255
+# Palette entries an 8-bit label map can index.
+PALETTE_SIZE = MAX_PIXEL_VALUE + 1
 DATASET_PALETTES = {
     "cityscapes": np.asarray(CITYSCAPES_PALETTE, dtype=np.uint8),
     "voc": voc_colormap(len(VOC_CLASS_NAMES)),
@@ -50,7 +55,7 @@ def default_palette(num_classes):
     >>> default_palette(3).tolist()
     [[0, 0, 0], [128, 0, 0], [0, 128, 0]]
     """
-    if not 0 < num_classes <= MAX_UINT8 + 1:
+    if not 0 < num_classes <= PALETTE_SIZE:
         raise ValueError(
             "`num_classes` must be in [1, 256]. "
             f"Received: num_classes={num_classes!r}"
@@ -65,7 +70,7 @@ def _as_palette(palette):
             "`palette` must have shape (num_classes, 3). "
             f"Received: palette.shape={palette.shape}"
         )
-    if palette.size and (palette.min() < 0 or palette.max() > MAX_UINT8):
+    if palette.size and (palette.min() < 0 or palette.max() > MAX_PIXEL_VALUE):
         raise ValueError(
             "`palette` colours must be in [0, 255]. "
             f"Received: palette with values in "
@@ -133,7 +138,7 @@ def palette_from_metadata(metadata, num_classes=None):
             f"Received: num_classes={num_classes!r}"
         )
     if class_names is None:
-        class_names = tuple(f"class {index}" for index in range(num_classes))
+        class_names = default_class_names(num_classes)
     if palette is None or len(palette) < num_classes:
         palette = default_palette(num_classes)
     return _as_palette(palette)[:num_classes], tuple(class_names)
@@ -183,10 +188,10 @@ def colorize(
     [[[0, 0, 0], [9, 8, 7]]]
     """
     if palette is None:
-        palette = voc_colormap(MAX_UINT8 + 1)
+        palette = voc_colormap(PALETTE_SIZE)
     palette = _as_palette(palette)
     label_map = _check_label_map(label_map, len(palette), ignore_label)
-    lookup = np.zeros((max(len(palette), MAX_UINT8 + 1), 3), np.uint8)
+    lookup = np.zeros((max(len(palette), PALETTE_SIZE), RGB_CHANNELS), np.uint8)
     lookup[: len(palette)] = palette
     indices = label_map.astype(np.int64)
     if ignore_label is not None:
@@ -208,7 +213,11 @@ def _as_rgb_uint8(image):
         )
     if image.dtype == np.uint8:
         return image
-    if not np.all(np.isfinite(image)) or image.min() < 0 or image.max() > 255:
+    if (
+        not np.all(np.isfinite(image))
+        or image.min() < 0
+        or image.max() > MAX_PIXEL_VALUE
+    ):
         raise ValueError(
             "Float `image` values must be finite and in [0, 255]. "
             f"Received: image with values in [{image.min()}, {image.max()}]"
@@ -347,7 +356,7 @@ def write_png(array, path):
         )
     if array.dtype != np.uint8:
         if not np.issubdtype(array.dtype, np.integer) or (
-            array.size and (array.min() < 0 or array.max() > MAX_UINT8)
+            array.size and (array.min() < 0 or array.max() > MAX_PIXEL_VALUE)
         ):
             raise ValueError(
                 "`array` must be uint8 or integers in [0, 255]. "

@@ -43,7 +43,7 @@ def test_preset_palettes_match_data_modules():
     palette, names = visualize.preset_palette("refinenet101_voc")
     assert len(names) == 21 and palette[15].tolist() == [192, 128, 128]
     palette, names = visualize.preset_palette("refinenet50", num_classes=4)
-    assert palette.shape == (4, 3) and names[3] == "class 3"
+    assert palette.shape == (4, 3) and names[3] == "class_3"
 
 
 def test_legend_has_one_swatch_row_per_class():
