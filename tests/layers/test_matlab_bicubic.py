@@ -355,6 +355,44 @@ def test_saved_model_round_trip_with_unknown_size(tmp_path, rng):
             np.testing.assert_allclose(eager, exported, atol=1e-3)
 
 
+def test_fit_through_bicubic_fusion_on_unknown_sizes(rng):
+    images = keras.Input((None, None, 3))
+    fine = keras.layers.Conv2D(4, 3, padding="same")(images)
+    coarse = keras.layers.Conv2D(6, 3, strides=2, padding="same")(fine)
+    x = RefineNetBlock(
+        4,
+        adaptive_units=[1, 0],
+        output_units=1,
+        interpolation=BICUBIC,
+        scale_mode="uniform_crop",
+    )([fine, coarse])
+    small = keras.layers.AveragePooling2D(2, padding="same")(x)
+    out = ResizeLike(BICUBIC, scale_mode="uniform_crop")([small, images])
+    model = keras.Model(images, out)
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mse")
+
+    def batches():
+        for height, width in [(16, 16), (13, 21), (30, 11)] * 2:
+            x = rng.normal(size=(2, height, width, 3)).astype("float32")
+            yield x, np.zeros((2, height, width, 4), "float32")
+
+    dataset = tf.data.Dataset.from_generator(
+        batches,
+        output_signature=(
+            tf.TensorSpec((None, None, None, 3)),
+            tf.TensorSpec((None, None, None, 4)),
+        ),
+    )
+    before = [np.array(w) for w in model.get_weights()]
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    changed = [
+        not np.allclose(old, new)
+        for old, new in zip(before, model.get_weights())
+    ]
+    assert all(changed)
+
+
 def test_float16_policy(rng):
     keras.config.set_dtype_policy("mixed_float16")
     x = rng.normal(size=(1, 7, 5, 4)).astype("float32")
