@@ -415,6 +415,10 @@ def parse_dagnn(struct, group_name, path=""):
     return DagNetwork(group_name, tuple(layers), params)
 
 
+def _is_dagnn(value):
+    return isinstance(value, dict) and all(f in value for f in DAG_FIELDS)
+
+
 def _group_name(group, index):
     name = group.get("name") if isinstance(group, dict) else None
     return name if isinstance(name, str) else f"group{index + 1}"
@@ -510,9 +514,9 @@ def _load_single_file(path):
     groups = _groups_from_config(ref, path)
     dags = []
     for index, group in enumerate(groups):
-        dag = group.get("dag_net")
-        if isinstance(dag, dict) and all(f in dag for f in DAG_FIELDS):
-            dags.append(parse_dagnn(dag, _group_name(group, index), path))
+        if _is_dagnn(group.get("dag_net")):
+            name = _group_name(group, index)
+            dags.append(parse_dagnn(group["dag_net"], name, path))
     return _assemble(path, "single_file", ref, groups, dags)
 
 
@@ -542,7 +546,9 @@ def _load_legacy_folder(path):
         file = os.path.join(
             path, LEGACY_GROUP_FILE.format(name=name, index=group_index)
         )
-        if os.path.isfile(file):
+        if _is_dagnn(group.get("dag_net")):
+            dags.append(parse_dagnn(group["dag_net"], name, configs[0]))
+        elif os.path.isfile(file):
             dags.append(parse_dagnn(load_mat_file(file), name, file))
     return _assemble(path, "legacy_folder", ref, groups, dags)
 

@@ -735,7 +735,7 @@ class _McosSubsystem:
 
 def _read_v5(path, variables, max_depth, max_array_bytes):
     import scipy.io
-    from scipy.io.matlab import MatlabFunction
+    from scipy.io.matlab import MatlabFunction, MatlabOpaque
     from scipy.io.matlab import MatlabObject as ScipyObject
 
     try:
@@ -763,6 +763,9 @@ def _read_v5(path, variables, max_depth, max_array_bytes):
             return FunctionHandle(where)
         if isinstance(value, ScipyObject):
             return UnsupportedValue(str(value.classname), "v7 class object")
+        if isinstance(value, MatlabOpaque):
+            # MCOS objects in v7 files: scipy keeps them opaque.
+            return UnsupportedValue("opaque", "MCOS object in a v7 file")
         if not isinstance(value, np.ndarray):
             return value
         if value.nbytes > max_array_bytes:
