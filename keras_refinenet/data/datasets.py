@@ -38,6 +38,13 @@ class SegmentationDataset:
         num_classes: number of classes, `None` if the dataset does not say.
         class_names: tuple of class names, or `None`.
         size: number of examples, `None` if unknown.
+
+    Example:
+
+    >>> dataset = load_dataset("synthetic", "test", synthetic_images=1,
+    ...                        synthetic_image_size=8)
+    >>> type(dataset).__name__, dataset.size
+    ('SegmentationDataset', 1)
     """
 
     examples: object
