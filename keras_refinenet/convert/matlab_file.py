@@ -54,6 +54,9 @@ VERSION_OFFSET = 124
 MCOS_MAGIC = 0xDD000000
 MCOS_DECODE = 3
 MCOS_VERSIONS = (2, 3, 4)
+# Cells after the property values: defaults (v2), + class aliases (v3), +
+# one more (v4).
+MCOS_TRAILING_CELLS = {2: 1, 3: 2, 4: 3}
 MCOS_REGION_COUNT = 8
 MCOS_HEADER_WORDS = 2 + MCOS_REGION_COUNT
 CLASS_BLOCK_WORDS = 4
@@ -283,6 +286,7 @@ class _HDF5Reader:
         self.file = None
         self.subsystem = None
         self.objects = {}
+        self.defaults = {}
 
     def error(self, message, where):
         return MatlabFileError(
@@ -564,10 +568,10 @@ class _HDF5Reader:
                 )
             return cached
         self.objects[object_id] = None
-        class_name, properties = self.subsystem.object_properties(
+        class_id, class_name, properties = self.subsystem.object_properties(
             object_id, where
         )
-        decoded = {}
+        decoded = dict(self.class_defaults(class_id, where, depth))
         for name, kind, value in properties:
             prop_where = f"{where}.{name}"
             if kind == PROPERTY_TYPE_CELL:
@@ -582,6 +586,30 @@ class _HDF5Reader:
         result = MatlabObject(class_name, decoded, object_id)
         self.objects[object_id] = result
         return result
+
+    def class_defaults(self, class_id, where, depth):
+        """Property defaults of a class: MATLAB omits properties that keep
+        their default value; the last FileWrapper__ cell holds one struct
+        of defaults per class."""
+        if class_id not in self.defaults:
+            self.defaults[class_id] = {}
+            cells = self.subsystem.cells
+            trailing = MCOS_TRAILING_CELLS[self.subsystem.version]
+            if cells.size >= FIRST_PROPERTY_CELL + trailing:
+                here = f"/{SUBSYSTEM_GROUP}/{MCOS_DATASET}{{{cells.size}}}"
+                table = self.decode(
+                    self.subsystem.cell(cells.size - 1, here), here, depth + 1
+                )
+                count = len(self.subsystem.classes)
+                if (
+                    isinstance(table, np.ndarray)
+                    and table.dtype == object
+                    and table.size == count
+                ):
+                    entry = table.reshape(-1, order="F")[class_id]
+                    if isinstance(entry, dict):
+                        self.defaults[class_id] = entry
+        return self.defaults[class_id]
 
 
 class _McosSubsystem:
@@ -620,6 +648,7 @@ class _McosSubsystem:
             raise error("MCOS metadata shorter than its header.", where)
         header = np.frombuffer(blob, "<u4", MCOS_HEADER_WORDS)
         version, name_count = int(header[0]), int(header[1])
+        self.version = version
         if version not in MCOS_VERSIONS:
             raise error(
                 f"MCOS metadata version {version}, expected one of "
@@ -727,7 +756,7 @@ class _McosSubsystem:
                 PROPERTY_TYPE_VALUE,
             ):
                 raise error(f"MCOS property {name!r} of type {kind}.", where)
-        return class_name, properties
+        return int(class_id), class_name, properties
 
 
 # === v5 / v7 (scipy) ===

@@ -114,8 +114,9 @@ def _ascii_attr(node, name, text):
 
 
 class _Writer:
-    def __init__(self, file, nested_objects_without_decode=True):
+    def __init__(self, file, nested_objects_without_decode=True, defaults=None):
         self.file = file
+        self.class_defaults = defaults or {}
         self.refs = file.require_group("#refs#")
         self.counter = 0
         self.objects = []
@@ -287,7 +288,10 @@ class _Writer:
         cells.append(self.reference(Cell([Empty("struct")] * class_count)))
         cells.append(self.reference(np.zeros((class_count, 1), np.int32)))
         defaults = [Empty("struct")] + [
-            {prop: Empty() for prop in self.class_properties(class_name)}
+            self.class_defaults.get(
+                class_name,
+                {prop: Empty() for prop in self.class_properties(class_name)},
+            )
             for class_name in class_names
         ]
         cells.append(self.reference(Cell(defaults, (class_count, 1))))
@@ -346,16 +350,21 @@ def _metadata_blob(names, class_names, objects, property_blocks, version):
     return header + name_bytes + body
 
 
-def write_mat_v73(path, variables, description="keras-refinenet fixture"):
+def write_mat_v73(
+    path, variables, description="keras-refinenet fixture", class_defaults=None
+):
     """Writes `variables` (name -> value) as a MATLAB v7.3 MAT-file.
 
     Args:
         path: the file to write.
         variables: dict from variable name to a value (see module doc).
         description: text placed in the 116-byte header.
+        class_defaults: class name -> dict of property defaults, written to
+            the last FileWrapper__ cell (an object omits a property that
+            keeps its default, as MATLAB does).
     """
     with h5py.File(path, "w", userblock_size=USERBLOCK_BYTES) as file:
-        writer = _Writer(file)
+        writer = _Writer(file, defaults=class_defaults)
         for name, value in variables.items():
             writer.write(file, name, value, top_level=True)
         if writer.objects:

@@ -199,6 +199,23 @@ def test_mat_io_reads_the_fixture_to_the_same_values(sample):
         _assert_same(_ours(value), _theirs(theirs[name], matio), name)
 
 
+def test_omitted_properties_take_the_class_default(tmp_path):
+    path = tmp_path / "defaults.mat"
+    defaults = {"ref_obj": {"ref": np.array([[7.0]])}}
+    write_mat_v73(
+        path,
+        {"a": Object("ref_obj", {}), "b": Object("ref_obj", {"ref": 1.0})},
+        class_defaults=defaults,
+    )
+    values = load_mat_file(path)
+    assert values["a"].properties["ref"][0, 0] == 7.0
+    assert values["b"].properties["ref"][0, 0] == 1.0
+    matio = pytest.importorskip("matio")
+    theirs = matio.load_from_mat(str(path))
+    assert theirs["a"].properties["ref"][0, 0] == 7.0
+    assert theirs["b"].properties["ref"][0, 0] == 1.0
+
+
 def test_v7_files_are_read_with_scipy(tmp_path):
     path = tmp_path / "legacy.mat"
     params = np.zeros((1, 2), dtype=[("name", object), ("value", object)])
