@@ -6,6 +6,7 @@ id maps to the ignore train id 255.
 """
 
 import collections
+import re
 
 import numpy as np
 
@@ -21,6 +22,10 @@ CITYSCAPES_SPLITS = {
     "test": "test",
 }
 _LOOKUP_SIZE = 256
+# File names of the Cityscapes release: `<city>_<seq>_<frame>` + suffix.
+CITYSCAPES_FRAME_ID_PATTERN = re.compile(r"([A-Za-z\-]+_\d{6}_\d{6})")
+CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit.png"
+CITYSCAPES_LABEL_ID_SUFFIX = "_gtFine_labelIds.png"
 
 CityscapesLabel = collections.namedtuple(
     "CityscapesLabel",

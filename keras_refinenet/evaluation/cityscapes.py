@@ -7,7 +7,6 @@ evaluated class at a valid pixel counts as an error.
 """
 
 import pathlib
-import re
 
 import numpy as np
 from PIL import Image
@@ -15,11 +14,13 @@ from PIL import Image
 from keras_refinenet.constants import MAX_PIXEL_VALUE
 from keras_refinenet.data.cityscapes import (
     CITYSCAPES_EVAL_LABEL_IDS,
+    CITYSCAPES_FRAME_ID_PATTERN,
+    CITYSCAPES_LABEL_ID_SUFFIX,
     CITYSCAPES_LABELS,
 )
 
-GROUND_TRUTH_SUFFIX = "_gtFine_labelIds.png"
-FRAME_ID_PATTERN = re.compile(r"([A-Za-z\-]+_\d{6}_\d{6})")
+GROUND_TRUTH_SUFFIX = CITYSCAPES_LABEL_ID_SUFFIX
+FRAME_ID_PATTERN = CITYSCAPES_FRAME_ID_PATTERN
 # Label-id PNGs are 8-bit.
 _ID_RANGE = MAX_PIXEL_VALUE + 1
 _KNOWN_LABEL_IDS = frozenset(

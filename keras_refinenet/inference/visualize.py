@@ -16,7 +16,11 @@ from keras_refinenet.constants import (
 )
 from keras_refinenet.data.cityscapes import (
     CITYSCAPES_CLASS_NAMES,
+    CITYSCAPES_FRAME_ID_PATTERN,
+    CITYSCAPES_IMAGE_SUFFIX,
+    CITYSCAPES_NUM_CLASSES,
     CITYSCAPES_PALETTE,
+    train_ids_to_label_ids,
 )
 from keras_refinenet.data.datasets import default_class_names
 from keras_refinenet.data.voc import VOC_CLASS_NAMES, voc_colormap
@@ -39,6 +43,18 @@ LEGEND_PADDING = 4
 LEGEND_CHAR_WIDTH = 7
 LEGEND_BACKGROUND = (255, 255, 255)
 LEGEND_TEXT_COLOR = (0, 0, 0)
+CITYSCAPES_SUBMISSION = "cityscapes-submission"
+# Output format -> suffix of the written file (`<image stem><suffix>`).
+FORMAT_SUFFIXES = {
+    "overlay": "_overlay.png",
+    "color": "_color.png",
+    "labels": "_labels.png",
+}
+OUTPUT_FORMATS = (*FORMAT_SUFFIXES, CITYSCAPES_SUBMISSION)
+DEFAULT_OUTPUT_FORMAT = "overlay"
+# Formats whose colours need a legend next to them.
+LEGEND_FORMATS = ("overlay", "color")
+LEGEND_FILE = "legend.png"
 
 
 def default_palette(num_classes):
@@ -367,3 +383,128 @@ def write_png(array, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path, format="PNG")
     return path
+
+
+def _check_format(fmt):
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"`fmt` must be one of {OUTPUT_FORMATS}. Received: fmt={fmt!r}"
+        )
+
+
+def output_name(path, fmt):
+    """File name of the prediction for the image `path` in format `fmt`.
+
+    `cityscapes-submission` names files `<city>_<seq>_<frame>` +
+    `_leftImg8bit.png`, as the benchmark scripts and server expect.
+
+    Args:
+        path: the input image path.
+        fmt: one of `OUTPUT_FORMATS`.
+
+    Returns:
+        The file name.
+
+    Example:
+
+    >>> output_name("a/berlin_000123_000019_leftImg8bit.png",
+    ...             "cityscapes-submission")
+    'berlin_000123_000019_leftImg8bit.png'
+    >>> output_name("photos/cat.jpg", "overlay")
+    'cat_overlay.png'
+    """
+    _check_format(fmt)
+    path = pathlib.Path(path)
+    if fmt != CITYSCAPES_SUBMISSION:
+        return path.stem + FORMAT_SUFFIXES[fmt]
+    match = CITYSCAPES_FRAME_ID_PATTERN.search(path.name)
+    if match is None:
+        raise ValueError(
+            f"{CITYSCAPES_SUBMISSION} needs Cityscapes file names "
+            "containing <city>_<seq>_<frame> (e.g. "
+            f"berlin_000000_000019{CITYSCAPES_IMAGE_SUFFIX}). "
+            f"Received: image={str(path)!r}"
+        )
+    return match.group(1) + CITYSCAPES_IMAGE_SUFFIX
+
+
+def output_names(paths, fmt):
+    """`{output file name: image path}`; two images may not share a name.
+
+    Example:
+
+    >>> output_names(["a/x.png", "b/y.png"], "labels")
+    {'x_labels.png': 'a/x.png', 'y_labels.png': 'b/y.png'}
+    """
+    names = {}
+    for path in paths:
+        name = output_name(path, fmt)
+        if name in names:
+            raise ValueError(
+                f"Two images would both be written as {name!r}. Received: "
+                f"images {str(names[name])!r} and {str(path)!r}"
+            )
+        names[name] = path
+    return names
+
+
+def check_output_format(fmt, num_classes):
+    """Checks that a model of `num_classes` classes can write `fmt`.
+
+    Example:
+
+    >>> check_output_format("cityscapes-submission", 19)
+    >>> check_output_format("cityscapes-submission", 21)
+    Traceback (most recent call last):
+    ...
+    ValueError: cityscapes-submission needs a model ... num_classes=21
+    """
+    _check_format(fmt)
+    if fmt == CITYSCAPES_SUBMISSION and num_classes != CITYSCAPES_NUM_CLASSES:
+        raise ValueError(
+            f"{CITYSCAPES_SUBMISSION} needs a model of the "
+            f"{CITYSCAPES_NUM_CLASSES} Cityscapes train classes. "
+            f"Received: num_classes={num_classes}"
+        )
+
+
+def render_prediction(image, class_ids, fmt, palette=None, alpha=DEFAULT_ALPHA):
+    """The picture of a prediction in an output format, as uint8.
+
+    - `overlay`: the colours blended over the image (`alpha`);
+    - `color`: the colour label map;
+    - `labels`: the class ids (single channel);
+    - `cityscapes-submission`: Cityscapes label ids (train ids mapped
+      back to the 34 ids).
+
+    Args:
+        image: the input image, `(h, w)` grey, `(h, w, 3)` RGB or
+            `(h, w, 4)` RGBA (only its RGB channels are drawn).
+        class_ids: `(h, w)` predicted class ids.
+        fmt: one of `OUTPUT_FORMATS`.
+        palette: `(num_classes, 3)` colours (see `colorize`).
+        alpha: overlay weight of the colours.
+
+    Returns:
+        `uint8` array for `write_png`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> ids = np.array([[0, 13]])
+    >>> render_prediction(np.zeros((1, 2), np.uint8), ids,
+    ...                   "cityscapes-submission").tolist()
+    [[7, 26]]
+    """
+    _check_format(fmt)
+    class_ids = np.asarray(class_ids)
+    if fmt == "overlay":
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.stack([image] * RGB_CHANNELS, axis=-1)
+        return overlay(image[..., :RGB_CHANNELS], class_ids, alpha, palette)
+    if fmt == "color":
+        return colorize(class_ids, palette)
+    if fmt == "labels":
+        return class_ids.astype(np.uint8)
+    return train_ids_to_label_ids(class_ids).astype(np.uint8)

@@ -68,3 +68,49 @@ def test_write_png_round_trip(tmp_path):
         np.testing.assert_array_equal(np.asarray(image), ids)
     with pytest.raises(ValueError, match="uint8"):
         visualize.write_png(np.array([[300]]), tmp_path / "bad.png")
+
+
+def test_output_names_per_format():
+    image = "in/berlin_000123_000019_leftImg8bit.png"
+    assert visualize.output_name(image, "overlay") == (
+        "berlin_000123_000019_leftImg8bit_overlay.png"
+    )
+    assert visualize.output_name(image, "labels").endswith("_labels.png")
+    assert visualize.output_name(image, "cityscapes-submission") == (
+        "berlin_000123_000019_leftImg8bit.png"
+    )
+    with pytest.raises(ValueError, match="Received: image='cat.png'"):
+        visualize.output_name("cat.png", "cityscapes-submission")
+    with pytest.raises(ValueError, match="Received: fmt='jpeg'"):
+        visualize.output_name("cat.png", "jpeg")
+    with pytest.raises(ValueError, match="both be written as 'a_color.png'"):
+        visualize.output_names(["x/a.png", "y/a.jpg"], "color")
+
+
+def test_cityscapes_submission_needs_19_classes():
+    visualize.check_output_format("overlay", 3)
+    with pytest.raises(ValueError, match="Received: num_classes=3"):
+        visualize.check_output_format("cityscapes-submission", 3)
+
+
+def test_render_prediction_in_every_format():
+    palette = np.array([[0, 0, 0], [200, 100, 50]], np.uint8)
+    class_ids = np.array([[0, 1]])
+    grey = np.array([[100, 100]], np.uint8)
+    rgba = np.array([[[100, 100, 100, 7], [100, 100, 100, 7]]], np.uint8)
+    # overlay: (1 - 0.5) * 100 + 0.5 * colour, the grey image as RGB.
+    expected = [[[50, 50, 50], [150, 100, 75]]]
+    for image in (grey, rgba):
+        rendered = visualize.render_prediction(
+            image, class_ids, "overlay", palette, alpha=0.5
+        )
+        assert rendered.tolist() == expected
+    color = visualize.render_prediction(grey, class_ids, "color", palette)
+    assert color.tolist() == [[[0, 0, 0], [200, 100, 50]]]
+    labels = visualize.render_prediction(grey, class_ids, "labels")
+    assert labels.dtype == np.uint8 and labels.tolist() == [[0, 1]]
+    # Cityscapes train ids 0 (road), 18 (bicycle) -> label ids 7, 33.
+    submission = visualize.render_prediction(
+        grey, np.array([[0, 18]]), "cityscapes-submission"
+    )
+    assert submission.tolist() == [[7, 33]]
