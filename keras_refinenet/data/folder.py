@@ -241,7 +241,8 @@ def match_image_mask_pairs(image_dir, mask_dir, stems=None):
     return [(str(images[stem]), str(masks[stem])) for stem in stems]
 
 
-def _pairs_dataset(pairs):
+def pairs_dataset(pairs):
+    """A `tf.data.Dataset` of `(image, mask)` read from path pairs."""
     import tensorflow as tf
 
     image_paths, mask_paths = zip(*pairs)
@@ -295,7 +296,7 @@ def load_folder_dataset(
     if validate:
         for image_path, mask_path in pairs:
             check_pair(image_path, mask_path, num_classes)
-    return _pairs_dataset(pairs)
+    return pairs_dataset(pairs)
 
 
 def read_split_file(path):
