@@ -296,6 +296,8 @@ class MatconvnetCheckpoint:
         num_classes: K, the classifier's outputs (void included).
         architecture: the decoder's `DecoderArchitecture`.
         backbone_architecture: the `BackboneArchitecture`.
+        dags: every DagNN group found, in order.
+        problems: why fields are `None` (only with `strict=False`).
     """
 
     path: str
@@ -308,6 +310,8 @@ class MatconvnetCheckpoint:
     num_classes: int
     architecture: DecoderArchitecture
     backbone_architecture: BackboneArchitecture
+    dags: tuple = ()
+    problems: tuple = ()
 
 
 # === Reading ===
@@ -468,8 +472,7 @@ def _groups_from_config(ref, path):
     return groups
 
 
-def _assemble(path, layout, ref, groups, dags):
-    names = tuple(_group_name(group, i) for i, group in enumerate(groups))
+def _split_dags(dags, names, path):
     if len(dags) < 2:
         raise _fail(
             f"Expected two DagNN groups (ResNet and decoder), found "
@@ -484,16 +487,32 @@ def _assemble(path, layout, ref, groups, dags):
             f"inputs) among groups {[d.group_name for d in dags]}.",
             path,
         )
+    return backbone, decoder
+
+
+def _assemble(path, layout, ref, groups, dags, strict):
+    names = tuple(_group_name(group, i) for i, group in enumerate(groups))
+    problems = []
+
+    def attempt(function, *args):
+        try:
+            return function(*args)
+        except MatconvnetCheckpointError as error:
+            if strict:
+                raise
+            problems.append(str(error))
+            return None
+
+    backbone, decoder = attempt(_split_dags, dags, names, path) or (None, None)
     loss_groups = [g for g in groups if g.get("name") == LOSS_GROUP_NAME]
     loss_group = loss_groups[0] if loss_groups else groups[-1]
-    classifier = _classifier(loss_group, path)
+    classifier = attempt(_classifier, loss_group, path)
     scales = ref.get(INPUT_SCALES_FIELD) if isinstance(ref, dict) else None
     input_scales = (
         tuple(float(v) for v in np.asarray(scales, float).reshape(-1))
         if scales is not None
         else ()
     )
-    architecture = derive_decoder_architecture(decoder, path)
     return MatconvnetCheckpoint(
         path=path,
         layout=layout,
@@ -502,13 +521,23 @@ def _assemble(path, layout, ref, groups, dags):
         decoder=decoder,
         classifier=classifier,
         input_scales=input_scales,
-        num_classes=int(classifier.filters.shape[3]),
-        architecture=architecture,
-        backbone_architecture=derive_backbone_architecture(backbone, path),
+        num_classes=(int(classifier.filters.shape[3]) if classifier else None),
+        architecture=(
+            attempt(derive_decoder_architecture, decoder, path)
+            if decoder
+            else None
+        ),
+        backbone_architecture=(
+            attempt(derive_backbone_architecture, backbone, path)
+            if backbone
+            else None
+        ),
+        dags=tuple(dags),
+        problems=tuple(problems),
     )
 
 
-def _load_single_file(path):
+def _load_single_file(path, strict):
     contents = load_mat_file(path, variables=[NET_CONFIG_VARIABLE])
     ref = _unwrap_ref(contents[NET_CONFIG_VARIABLE])
     groups = _groups_from_config(ref, path)
@@ -517,10 +546,10 @@ def _load_single_file(path):
         if _is_dagnn(group.get("dag_net")):
             name = _group_name(group, index)
             dags.append(parse_dagnn(group["dag_net"], name, path))
-    return _assemble(path, "single_file", ref, groups, dags)
+    return _assemble(path, "single_file", ref, groups, dags, strict)
 
 
-def _load_legacy_folder(path):
+def _load_legacy_folder(path, strict):
     configs = sorted(glob.glob(os.path.join(path, LEGACY_NET_CONFIG_PATTERN)))
     if not configs:
         raise _fail(
@@ -550,16 +579,19 @@ def _load_legacy_folder(path):
             dags.append(parse_dagnn(group["dag_net"], name, configs[0]))
         elif os.path.isfile(file):
             dags.append(parse_dagnn(load_mat_file(file), name, file))
-    return _assemble(path, "legacy_folder", ref, groups, dags)
+    return _assemble(path, "legacy_folder", ref, groups, dags, strict)
 
 
-def load_matconvnet_checkpoint(path):
+def load_matconvnet_checkpoint(path, strict=True):
     """Reads an authors' MatConvNet RefineNet checkpoint (file or folder).
 
     Args:
         path: the released `.mat` file (`refinenet_res101_cityscapes.mat`,
             ...) or a legacy folder with `net-config*.mat` and
             `group_<name>_<idx>.mat` files.
+        strict: raise when the ResNet, decoder, classifier or
+            architecture cannot be found; with `False` those fields are
+            `None` and the reasons are in `problems` (for inspection).
 
     Returns:
         A `MatconvnetCheckpoint`.
@@ -578,10 +610,10 @@ def load_matconvnet_checkpoint(path):
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        return _load_legacy_folder(path)
+        return _load_legacy_folder(path, strict)
     if not os.path.isfile(path):
         raise _fail("No checkpoint file or folder there.", path)
-    return _load_single_file(path)
+    return _load_single_file(path, strict)
 
 
 # === Deriving the architecture ===
@@ -1072,6 +1104,12 @@ def check_architecture(checkpoint, expected=None):
 
     >>> check_architecture(ckpt, {"pool_stages": 4})  # doctest: +SKIP
     """
+    if checkpoint.problems or checkpoint.architecture is None:
+        raise MatconvnetCheckpointError(
+            "The MatConvNet checkpoint is incomplete:\n  "
+            + "\n  ".join(checkpoint.problems or ("no decoder architecture",))
+            + f"\nReceived: path={checkpoint.path!r}"
+        )
     groups = []
     for dag, known in (
         (checkpoint.backbone, BACKBONE_LAYER_TYPES),
@@ -1229,33 +1267,48 @@ def describe_checkpoint(path):
     path = os.fspath(path)
     if path.endswith(TORCH_SUFFIXES):
         return _describe_torch(path)
-    checkpoint = load_matconvnet_checkpoint(path)
-    arch = checkpoint.architecture
-    backbone = checkpoint.backbone_architecture
+    checkpoint = load_matconvnet_checkpoint(path, strict=False)
     lines = [
         f"MatConvNet checkpoint {path} ({checkpoint.layout})",
         f"  groups: {', '.join(checkpoint.group_names)}",
-        f"  classes: {checkpoint.num_classes} (classifier filters "
-        f"{tuple(checkpoint.classifier.filters.shape)}, pad "
-        f"{checkpoint.classifier.pad}, dropout "
-        f"{checkpoint.classifier.dropout_rate})",
         f"  input scales: {list(checkpoint.input_scales)}",
-        f"  backbone: input {backbone.input_var!r}, blocks per stage "
-        f"{list(backbone.stage_blocks)}, depth {backbone.depth}, outputs "
-        f"{list(backbone.output_vars)}",
-        f"  decoder: {arch.num_paths} paths, naming {arch.naming_scheme!r}",
-        f"    path inputs {list(arch.path_inputs)}",
-        f"    input channels {list(arch.path_input_channels)}, widths "
-        f"{list(arch.path_widths)}, adaptation RCUs {list(arch.adapt_rcus)}",
     ]
-    for block in arch.blocks:
+    classifier = checkpoint.classifier
+    if classifier is not None:
         lines.append(
-            f"    block {block.index}: fuses {list(block.inputs)}, width "
-            f"{block.width}, pooling {block.pooling_order} x{block.pool_stages}"
-            f" size {block.pool_size}, output RCUs {block.output_rcus}, "
-            f"kernels {list(block.kernel_sizes)}"
+            f"  classes: {checkpoint.num_classes} (classifier filters "
+            f"{tuple(classifier.filters.shape)}, biases "
+            f"{tuple(classifier.biases.shape)}, pad {classifier.pad}, "
+            f"dropout {classifier.dropout_rate})"
         )
+    backbone = checkpoint.backbone_architecture
+    if backbone is not None:
+        lines.append(
+            f"  backbone ({checkpoint.backbone.group_name}): input "
+            f"{backbone.input_var!r}, blocks per stage "
+            f"{list(backbone.stage_blocks)}, depth {backbone.depth}, "
+            f"outputs {list(backbone.output_vars)}"
+        )
+    arch = checkpoint.architecture
+    if arch is not None:
+        lines += [
+            f"  decoder ({checkpoint.decoder.group_name}): {arch.num_paths} "
+            f"paths, naming {arch.naming_scheme!r}",
+            f"    path inputs {list(arch.path_inputs)}",
+            f"    input channels {list(arch.path_input_channels)}, widths "
+            f"{list(arch.path_widths)}, adaptation RCUs "
+            f"{list(arch.adapt_rcus)}",
+        ]
+        for block in arch.blocks:
+            lines.append(
+                f"    block {block.index}: fuses {list(block.inputs)}, "
+                f"width {block.width}, pooling {block.pooling_order} "
+                f"x{block.pool_stages} size {block.pool_size}, output RCUs "
+                f"{block.output_rcus}, kernels {list(block.kernel_sizes)}"
+            )
+    for problem in checkpoint.problems:
+        lines.append(f"  problem: {problem}")
     lines.append("Groups in detail:")
-    _describe_dag(checkpoint.backbone, lines)
-    _describe_dag(checkpoint.decoder, lines)
+    for dag in checkpoint.dags:
+        _describe_dag(dag, lines)
     return "\n".join(lines)

@@ -788,6 +788,23 @@ def test_describe_lists_the_key_facts(release):
         assert fact in text, fact
 
 
+def test_describe_still_lists_a_file_that_is_no_refinenet(tmp_path):
+    def retype(dag):
+        dag.layers[-1]["type"] = "dagnn.ConvTranspose"
+
+    with pytest.raises(MatconvnetCheckpointError):
+        _edited_release(tmp_path, retype)
+    path = tmp_path / "edited.mat"
+    text = describe_checkpoint(path)
+    assert "problem: Decoder DAG of group 'refinenets'" in text
+    assert "mflow_conv_g4_b3_joint [dagnn.ConvTranspose]" in text
+    assert "classes: 5" in text
+    checkpoint = load_matconvnet_checkpoint(path, strict=False)
+    assert checkpoint.architecture is None
+    with pytest.raises(MatconvnetCheckpointError, match="incomplete"):
+        check_architecture(checkpoint)
+
+
 def test_describe_reads_pytorch_state_dicts(tmp_path):
     torch = pytest.importorskip("torch")
     path = tmp_path / "model.pth"
