@@ -10,18 +10,16 @@ scripts and server expect). `overlay` and `color` also write `legend.png`.
 import pathlib
 import sys
 
-FORMATS = ("overlay", "color", "labels", "cityscapes-submission")
-DEFAULT_FORMAT = "overlay"
+from keras_refinenet.data.folder import IMAGE_EXTENSIONS
+from keras_refinenet.inference.visualize import (
+    DEFAULT_ALPHA,
+    DEFAULT_OUTPUT_FORMAT,
+    LEGEND_FILE,
+    LEGEND_FORMATS,
+    OUTPUT_FORMATS,
+)
+
 TTA_CHOICES = ("none", "flip", "multiscale", "multiscale-flip")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-LEGEND_FILE = "legend.png"
-CITYSCAPES_SUBMISSION_SUFFIX = "_leftImg8bit.png"
-FORMAT_SUFFIXES = {
-    "overlay": "_overlay.png",
-    "color": "_color.png",
-    "labels": "_labels.png",
-}
-CITYSCAPES_TRAIN_CLASSES = 19
 PASSTHROUGH_MODES = ("RGB", "RGBA", "L")
 
 
@@ -31,7 +29,6 @@ def add_parser(subparsers):
         DEFAULT_BATCH_SIZE,
         DEFAULT_TILE_OVERLAP,
     )
-    from keras_refinenet.inference.visualize import DEFAULT_ALPHA
 
     parser = subparsers.add_parser(
         "predict",
@@ -47,7 +44,10 @@ def add_parser(subparsers):
     )
     parser.add_argument("--output", required=True, help="output folder")
     parser.add_argument(
-        "--format", choices=FORMATS, default=DEFAULT_FORMAT, dest="fmt"
+        "--format",
+        choices=OUTPUT_FORMATS,
+        default=DEFAULT_OUTPUT_FORMAT,
+        dest="fmt",
     )
     parser.add_argument(
         "--tile",
@@ -97,7 +97,7 @@ def collect_images(inputs):
                 sorted(
                     path
                     for path in item.rglob("*")
-                    if path.suffix.lower() in IMAGE_SUFFIXES
+                    if path.suffix.lower() in IMAGE_EXTENSIONS
                 )
             )
         elif item.is_file():
@@ -107,38 +107,6 @@ def collect_images(inputs):
                 f"No such image file or folder. Received: images={str(item)!r}"
             )
     return paths
-
-
-def output_name(path, fmt):
-    """Output file name of the image `path` in format `fmt`.
-
-    Args:
-        path: the input image path.
-        fmt: one of `FORMATS`.
-
-    Returns:
-        The file name.
-
-    Example:
-
-    >>> output_name(pathlib.Path("a/berlin_000123_000019_leftImg8bit.png"),
-    ...             "cityscapes-submission")
-    'berlin_000123_000019_leftImg8bit.png'
-    """
-    path = pathlib.Path(path)
-    if fmt == "cityscapes-submission":
-        from keras_refinenet.evaluation.cityscapes import FRAME_ID_PATTERN
-
-        match = FRAME_ID_PATTERN.search(path.name)
-        if match is None:
-            raise ValueError(
-                "cityscapes-submission needs Cityscapes file names "
-                "containing <city>_<seq>_<frame> (e.g. "
-                "berlin_000000_000019_leftImg8bit.png). "
-                f"Received: image={str(path)!r}"
-            )
-        return match.group(1) + CITYSCAPES_SUBMISSION_SUFFIX
-    return path.stem + FORMAT_SUFFIXES[fmt]
 
 
 def read_image(path):
@@ -174,40 +142,6 @@ def _scales(args):
     return (1.0,)
 
 
-def _check_output_names(paths, fmt):
-    names = {}
-    for path in paths:
-        name = output_name(path, fmt)
-        if name in names:
-            raise ValueError(
-                f"Two images would both be written as {name!r}. Received: "
-                f"images {str(names[name])!r} and {str(path)!r}"
-            )
-        names[name] = path
-    return names
-
-
-def _write_prediction(args, image, class_ids, palette, output_path):
-    import numpy as np
-
-    from keras_refinenet.inference import visualize
-
-    if args.fmt == "overlay":
-        rgb = image if image.ndim == 3 else np.stack([image] * 3, axis=-1)
-        picture = visualize.overlay(
-            rgb[..., :3], class_ids, args.alpha, palette
-        )
-    elif args.fmt == "color":
-        picture = visualize.colorize(class_ids, palette)
-    elif args.fmt == "labels":
-        picture = class_ids
-    else:
-        from keras_refinenet.data.cityscapes import train_ids_to_label_ids
-
-        picture = train_ids_to_label_ids(class_ids)
-    visualize.write_png(picture.astype(np.uint8), output_path)
-
-
 def run(args):
     """Runs `keras-refinenet predict`; returns the exit code."""
     import keras
@@ -232,30 +166,21 @@ def run(args):
             options["batch_size"],
         )
         paths = collect_images(args.images)
-        names = _check_output_names(paths, args.fmt)
+        names = visualize.output_names(paths, args.fmt)
         model = RefineNet.from_preset(args.preset)
+        visualize.check_output_format(args.fmt, model.num_classes)
     except (ValueError, FileNotFoundError, PresetWeightsNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not paths:
         print("error: no images found.", file=sys.stderr)
         return 2
-    if (
-        args.fmt == "cityscapes-submission"
-        and model.num_classes != CITYSCAPES_TRAIN_CLASSES
-    ):
-        print(
-            "error: cityscapes-submission needs a model of the 19 Cityscapes "
-            f"train classes. Received: num_classes={model.num_classes}",
-            file=sys.stderr,
-        )
-        return 2
     palette, class_names = visualize.preset_palette(
         args.preset, num_classes=model.num_classes
     )
     output = pathlib.Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    if args.fmt in ("overlay", "color"):
+    if args.fmt in LEGEND_FORMATS:
         visualize.write_png(
             visualize.legend(class_names, palette), output / LEGEND_FILE
         )
@@ -269,7 +194,10 @@ def run(args):
         try:
             image = read_image(path)
             class_ids = model.predict_segmentation(image, **options)
-            _write_prediction(args, image, class_ids, palette, output / name)
+            picture = visualize.render_prediction(
+                image, class_ids, args.fmt, palette, alpha=args.alpha
+            )
+            visualize.write_png(picture, output / name)
         except (OSError, ValueError) as error:
             failures.append(f"{path}: {error}")
         progress.update(index)
