@@ -45,6 +45,7 @@ from keras_refinenet.convert.matlab_file import (
     MatlabFileError,
     MatlabObject,
     StructArray,
+    UnsupportedValue,
     load_mat_file,
 )
 
@@ -430,6 +431,12 @@ def _group_name(group, index):
 
 def _classifier(group, path):
     net_info = _unwrap_ref(group.get("net_info"))
+    if isinstance(net_info, UnsupportedValue):
+        raise _fail(
+            f"The loss group's net_info could not be decoded "
+            f"({net_info.reason}); re-save it with MATLAB as -v7.3.",
+            path,
+        )
     layers = (
         _elements(net_info.get("layers")) if isinstance(net_info, dict) else []
     )

@@ -544,7 +544,7 @@ class _HDF5Reader:
             raise self.error(
                 f"MCOS object of shape {shape} lists {ids.size} ids.", where
             )
-        subsystem = self.load_subsystem(where)
+        self.load_subsystem(where)
         objects = [
             self.object_value(int(object_id), where, depth) for object_id in ids
         ]
@@ -552,7 +552,7 @@ class _HDF5Reader:
             return objects[0]
         array = np.empty(count, dtype=object)
         array[:] = objects
-        return array.reshape(shape, order="F") if subsystem else array
+        return array.reshape(shape, order="F")
 
     def load_subsystem(self, where):
         if self.subsystem is None:
