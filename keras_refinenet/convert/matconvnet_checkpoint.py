@@ -290,7 +290,8 @@ class MatconvnetCheckpoint:
         path: the file or folder read.
         layout: `"single_file"` or `"legacy_folder"`.
         group_names: every group's name, in order.
-        backbone: the ResNet `DagNetwork`.
+        backbone: the ResNet `DagNetwork` (the first one: a multi-scale
+            net has one per scale, all in `dags`).
         decoder: the RefineNet decoder `DagNetwork`.
         classifier: the `Classifier`.
         input_scales: `net_input_img_scales` as floats (empty if absent).
