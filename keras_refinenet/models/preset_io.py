@@ -49,6 +49,7 @@ TASK_WEIGHTS_FILE = "task.weights.h5"
 TASK_SHA256_KEY = "task_weights_sha256"
 # The class of the flat `config.json` of releases before the family.
 LEGACY_CLASS_NAME = "RefineNet"
+FLOAT_POLICIES = ("float16", "bfloat16", "float32", "float64")
 CACHE_ENV_VAR = "KERAS_REFINENET_CACHE"
 DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/keras_refinenet")
 CLASSIFIER_LAYER = "classifier"
@@ -495,13 +496,15 @@ def _deserialize_task(task_config, overrides):
 
     task_config = copy.deepcopy(task_config)
     overrides = dict(overrides)
-    dtype = overrides.pop("dtype", None)
     preprocessor = overrides.pop("preprocessor", None)
+    config = task_config["config"]
+    backbone_config = config["backbone"]["config"]
+    dtype = _resolve_dtype(
+        backbone_config.get("dtype"), overrides.pop("dtype", None)
+    )
     backbone_overrides, task_overrides, converter_overrides = (
         split_refinenet_config(overrides)
     )
-    config = task_config["config"]
-    backbone_config = config["backbone"]["config"]
     backbone_config.update(backbone_overrides)
     if dtype is not None:
         backbone_config["dtype"] = keras.dtype_policies.serialize(
@@ -530,6 +533,19 @@ def _deserialize_task(task_config, overrides):
     return model
 
 
+def _resolve_dtype(saved, requested):
+    """keras-hub's rule: the requested policy, else the saved one unless it
+    is a plain float policy, which follows the global policy."""
+    if requested is not None:
+        return requested
+    if isinstance(saved, dict):
+        name = saved.get("config", {}).get("name", "")
+        if name in FLOAT_POLICIES:
+            return keras.config.dtype_policy()
+        return keras.dtype_policies.deserialize(saved)
+    return None
+
+
 def legacy_layout(model):
     """`model`'s layers in the functional graph of the pre-family
     `RefineNet`, whose weights files name variables by that graph."""
@@ -546,8 +562,7 @@ def _load_legacy_dir(
     saved_dtype = flat.pop("dtype", None)
     backbone_config, task_config, converter = split_refinenet_config(flat)
     overrides = dict(overrides)
-    if overrides.get("dtype") is None and isinstance(saved_dtype, dict):
-        overrides["dtype"] = keras.dtype_policies.deserialize(saved_dtype)
+    overrides["dtype"] = _resolve_dtype(saved_dtype, overrides.get("dtype"))
     model = build_from_parts(
         cls, backbone_config, task_config, converter, overrides
     )

@@ -6,6 +6,10 @@ import numpy as np
 import pytest
 
 from keras_refinenet import RefineNet, resnet_backbone
+from keras_refinenet.models.refinenet.refinenet_image_converter import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+)
 from tests import numpy_reference as ref
 
 # Trainable parameters of the authors' PyTorch RefineNet-101, 19 classes.
@@ -42,12 +46,18 @@ def test_decoder_follows_the_reference_computation(tiny_model_factory, rng):
     """Projection, RCUs, fusion, CRP and classifier wired as the authors do."""
     model = tiny_model_factory()
     images = rng.uniform(0, 255, size=(1, 67, 45, 3)).astype("float32")
-    features = model.feature_extractor(model.image_normalization(images))
+    # The converter's normalization, computed by hand.
+    mean, std = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
+    normalized = ((images / 255.0 - mean) / std).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(model.preprocessor(images)), normalized, atol=1e-5
+    )
+    features = model.backbone.image_encoder(normalized)
     features = [np.asarray(f, np.float64) for f in reversed(features)]
     x = None
     for level, feature in enumerate(features, start=1):
-        block = model.get_layer(f"refinenet_block{level}")
-        projection = model.get_layer(f"level{level}_projection")
+        block = model.backbone.get_layer(f"refinenet_block{level}")
+        projection = model.backbone.get_layer(f"level{level}_projection")
         assert projection.bias is None
         path = ref.conv2d_same(feature, _np(projection.kernel))
         path = _rcu(path, block.adaptive_rcus[0])
@@ -62,7 +72,7 @@ def test_decoder_follows_the_reference_computation(tiny_model_factory, rng):
     classifier = model.get_layer("classifier")
     logits = ref.conv2d_same(x, _np(classifier.kernel), _np(classifier.bias))
     want = ref.resize_bilinear(logits, images.shape[1:3], align_corners=True)
-    got = np.asarray(model(images, training=False))
+    got = model.predict(images, verbose=0)
     np.testing.assert_allclose(
         got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max()
     )
@@ -70,11 +80,12 @@ def test_decoder_follows_the_reference_computation(tiny_model_factory, rng):
 
 def test_layer_widths_follow_the_paper_defaults():
     model = RefineNet(resnet_backbone(101), num_classes=19)
+    layer = model.backbone.get_layer
     kernel_shapes = {
-        name: tuple(model.get_layer(name).kernel.shape)
+        name: tuple(layer(name).kernel.shape)
         for name in [f"level{k}_projection" for k in range(1, 5)]
-        + ["classifier"]
     }
+    kernel_shapes["classifier"] = tuple(model.classifier.kernel.shape)
     assert kernel_shapes == {
         "level1_projection": (3, 3, 2048, 512),
         "level2_projection": (3, 3, 1024, 256),
@@ -82,26 +93,26 @@ def test_layer_widths_follow_the_paper_defaults():
         "level4_projection": (3, 3, 256, 256),
         "classifier": (3, 3, 256, 19),
     }
-    block2 = model.get_layer("refinenet_block2")
+    block2 = layer("refinenet_block2")
     assert [tuple(c.kernel.shape) for c in block2.fusion.convs] == [
         (3, 3, 256, 256),
         (3, 3, 512, 256),
     ]
     assert block2.crp.num_stages == 4 and block2.output_rcu.num_blocks == 3
-    assert model.get_layer("refinenet_block1").adaptive_rcus[0].num_blocks == 2
+    assert layer("refinenet_block1").adaptive_rcus[0].num_blocks == 2
 
 
 @pytest.mark.parametrize("size", [(97, 133), (64, 64), (33, 50)])
 def test_any_input_size(tiny_model_factory, size, rng):
     model = tiny_model_factory()
     images = rng.uniform(0, 255, size=(2, *size, 3)).astype("float32")
-    assert model(images).shape == (2, *size, 3)
+    assert model.predict(images, verbose=0).shape == (2, *size, 3)
 
 
 def test_stride4_output(tiny_model_factory, rng):
     model = tiny_model_factory(upsample_output=False)
     images = rng.uniform(0, 255, size=(1, 97, 133, 3)).astype("float32")
-    assert model(images).shape == (1, 25, 34, 3)
+    assert model.predict(images, verbose=0).shape == (1, 25, 34, 3)
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
@@ -110,7 +121,7 @@ def test_logits_are_float32_under_mixed_precision(tiny_model_factory, policy):
     model = tiny_model_factory()
     logits = model(np.full((1, 40, 52, 3), 128.0, "float32"))
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
-    assert model.get_layer("classifier").compute_dtype != "float32"
+    assert model.classifier.compute_dtype != "float32"
     assert np.isfinite(np.asarray(logits)).all()
 
 
@@ -132,20 +143,26 @@ def test_keras_file_round_trip(tiny_model_factory, tmp_path, rng):
     model.save(path)
     restored = keras.saving.load_model(path)
     assert isinstance(restored, RefineNet)
-    assert restored.get_config()["align_corners"] is False
-    np.testing.assert_allclose(restored(images), model(images), atol=1e-5)
+    assert restored.backbone.get_config()["align_corners"] is False
+    assert restored.image_mean == list(IMAGENET_MEAN)
+    np.testing.assert_allclose(
+        restored.predict(images, verbose=0),
+        model.predict(images, verbose=0),
+        atol=1e-5,
+    )
 
 
 def test_keras_hub_backbone(tiny_model_factory, rng):
     model = tiny_model_factory(library="keras_hub")
-    assert type(model.backbone).__module__.startswith("keras_hub")
+    encoder = model.backbone.image_encoder_config
+    assert encoder["module"].startswith("keras_hub")
     assert model(np.zeros((1, 37, 41, 3), "float32")).shape == (1, 37, 41, 3)
 
 
 def test_freeze_backbone(tiny_model_factory):
     full = tiny_model_factory()
     frozen = tiny_model_factory(freeze_backbone=True)
-    backbone_params = _count(full.backbone.trainable_weights)
+    backbone_params = _count(full.backbone.image_encoder.trainable_weights)
     assert _count(frozen.trainable_weights) == (
         _count(full.trainable_weights) - backbone_params
     )
@@ -157,11 +174,11 @@ def test_freeze_batchnorm_runs_in_inference_mode(tiny_model_factory, rng):
     )
     batchnorms = [
         layer
-        for layer in model.backbone._flatten_layers()
+        for layer in model.backbone.image_encoder._flatten_layers()
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
     assert batchnorms and not any(bn.trainable for bn in batchnorms)
-    assert any(w.trainable for w in model.backbone.weights)
+    assert any(w.trainable for w in model.backbone.image_encoder.weights)
     images = rng.uniform(0, 255, size=(2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(
         model(images, training=True), model(images, training=False), atol=1e-5

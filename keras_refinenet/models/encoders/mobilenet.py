@@ -84,18 +84,21 @@ def mobilenet_v3_backbone(variant="large", alpha=1.0, dtype=None):
         )
     import keras_cv
 
+    from keras_refinenet.models.encoders.pyramid import global_dtype_policy
+
     expansion, filters, kernel, stride, se_ratio, activation = (
         list(column) for column in zip(*MOBILENET_V3_STAGES[variant])
     )
-    return keras_cv.models.MobileNetV3Backbone(
-        stackwise_expansion=expansion,
-        stackwise_filters=filters,
-        stackwise_kernel_size=kernel,
-        stackwise_stride=stride,
-        stackwise_se_ratio=se_ratio,
-        stackwise_activation=activation,
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-        alpha=alpha,
-        **({} if dtype is None else {"dtype": dtype}),
-    )
+    with global_dtype_policy(dtype):
+        return keras_cv.models.MobileNetV3Backbone(
+            stackwise_expansion=expansion,
+            stackwise_filters=filters,
+            stackwise_kernel_size=kernel,
+            stackwise_stride=stride,
+            stackwise_se_ratio=se_ratio,
+            stackwise_activation=activation,
+            include_rescaling=False,
+            input_shape=(None, None, 3),
+            alpha=alpha,
+            **({} if dtype is None else {"dtype": dtype}),
+        )

@@ -6,6 +6,8 @@ keras-hub `FeaturePyramidBackbone`s expose them as `pyramid_outputs`
 (tensors); `pyramid_features` reads either.
 """
 
+import contextlib
+
 import keras
 
 PYRAMID_LEVELS = ("P2", "P3", "P4", "P5")
@@ -22,6 +24,34 @@ MOBILENET_V3_ARCHITECTURES = {
     "mobilenet_v3_large": "large",
     "mobilenet_v3_small": "small",
 }
+
+
+@contextlib.contextmanager
+def global_dtype_policy(dtype):
+    """Sets the global dtype policy to `dtype` (if given) for a block.
+
+    keras-cv backbones create their layers without a `dtype`, so their
+    layers take the global policy at construction; building them inside
+    this block gives every layer `dtype`.
+
+    Args:
+        dtype: a dtype policy or its name; `None` changes nothing.
+
+    Example:
+
+    >>> with global_dtype_policy("mixed_float16"):
+    ...     keras.layers.Dense(2).dtype_policy.name
+    'mixed_float16'
+    """
+    if dtype is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(keras.dtype_policies.get(dtype))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def pyramid_features(backbone, levels=PYRAMID_LEVELS):
@@ -89,11 +119,14 @@ def feature_pyramid_model(encoder, levels=PYRAMID_LEVELS, name=None):
     >>> len(cut.weights) < len(encoder.weights)
     True
     """
-    return keras.Model(
+    model = keras.Model(
         encoder.inputs,
         pyramid_features(encoder, levels),
         name=name or encoder.name,
     )
+    # A functional model takes the global policy; keep the encoder's.
+    model.dtype_policy = encoder.dtype_policy
+    return model
 
 
 def resnet_backbone(
@@ -135,14 +168,15 @@ def resnet_backbone(
     if library == "keras_cv":
         import keras_cv
 
-        return keras_cv.models.ResNetBackbone(
-            stackwise_filters=filters,
-            stackwise_blocks=blocks,
-            stackwise_strides=list(RESNET_STRIDES),
-            include_rescaling=False,
-            input_shape=(None, None, 3),
-            **({} if dtype is None else {"dtype": dtype}),
-        )
+        with global_dtype_policy(dtype):
+            return keras_cv.models.ResNetBackbone(
+                stackwise_filters=filters,
+                stackwise_blocks=blocks,
+                stackwise_strides=list(RESNET_STRIDES),
+                include_rescaling=False,
+                input_shape=(None, None, 3),
+                **({} if dtype is None else {"dtype": dtype}),
+            )
     if library == "keras_hub":
         import keras_hub
 
@@ -208,7 +242,17 @@ def backbone_from_spec(spec, dtype=None):
             filters=spec.get("filters"),
             blocks=spec.get("blocks"),
         )
-    return keras.saving.deserialize_keras_object(spec)
+    if dtype is not None:
+        policy = keras.dtype_policies.get(dtype)
+        spec = {
+            **spec,
+            "config": {
+                **spec["config"],
+                "dtype": keras.dtype_policies.serialize(policy),
+            },
+        }
+    with global_dtype_policy(dtype):
+        return keras.saving.deserialize_keras_object(spec)
 
 
 encoder_from_spec = backbone_from_spec

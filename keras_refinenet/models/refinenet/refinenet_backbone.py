@@ -13,6 +13,7 @@ from keras_refinenet.layers.utils import (
 )
 from keras_refinenet.models.encoders.pyramid import (
     PYRAMID_LEVELS,
+    encoder_from_spec,
     feature_pyramid_model,
 )
 
@@ -363,11 +364,4 @@ class RefineNetBackbone(keras_hub.models.Backbone):
 
 def _deserialize_encoder(serialized, dtype):
     """Builds the image encoder, with `dtype` reaching all its layers."""
-    serialized = dict(serialized)
-    if dtype is not None:
-        policy = keras.dtype_policies.get(dtype)
-        serialized["config"] = {
-            **serialized["config"],
-            "dtype": keras.dtype_policies.serialize(policy),
-        }
-    return keras.layers.deserialize(serialized)
+    return encoder_from_spec(serialized, dtype=dtype)

@@ -156,6 +156,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
 
         # === Config ===
         self.backbone = backbone
+        self.dtype_policy = backbone.dtype_policy
         self.preprocessor = preprocessor
         self.num_classes = num_classes
         self.classifier_dropout = classifier_dropout
