@@ -347,3 +347,19 @@ def test_missing_variable_is_named(sample):
     path, _ = sample
     with pytest.raises(MatlabFileError, match="saved_net_config"):
         load_mat_file(path, variables=["saved_net_config"])
+
+
+def test_field_list_stored_as_a_reference(tmp_path):
+    """MATLAB keeps long field lists in a dataset the attribute refers to."""
+    path = tmp_path / "fields.mat"
+    write_mat_v73(path, {"s": {"zeta": 1.0, "beta": "b"}})
+    with h5py.File(path, "r+") as file:
+        names = file["s"].attrs["MATLAB_fields"]
+        store = file["#refs#"].create_dataset(
+            "fields", data=names, dtype=h5py.vlen_dtype(np.dtype("S1"))
+        )
+        del file["s"].attrs["MATLAB_fields"]
+        file["s"].attrs.create("MATLAB_fields", store.ref)
+    value = load_mat_file(path)["s"]
+    assert list(value) == ["zeta", "beta"]
+    assert value["beta"] == "b"
