@@ -1,5 +1,6 @@
 """`keras-refinenet train`: train a RefineNet and write it as a preset."""
 
+import argparse
 import sys
 
 from keras_refinenet.data.datasets import (
@@ -8,8 +9,15 @@ from keras_refinenet.data.datasets import (
     TRAIN_SPLIT,
     VAL_SPLIT,
 )
-from keras_refinenet.training.defaults import OPTIMIZER_NAMES
+from keras_refinenet.training.defaults import AUTO, OPTIMIZER_NAMES
 from keras_refinenet.training.distribute import STRATEGY_NAMES
+from keras_refinenet.training.losses import (
+    DEFAULT_OHEM_MIN_KEPT,
+    DEFAULT_OHEM_THRESH,
+    get_loss,
+    parse_class_weights,
+    parse_loss_spec,
+)
 from keras_refinenet.training.precision import PRECISION_POLICIES
 from keras_refinenet.training.trainer import (
     EXIT_NAN_LOSS,
@@ -41,6 +49,52 @@ def add_dataset_arguments(parser):
         "--synthetic-image-size",
         type=int,
         default=TrainConfig.synthetic_image_size,
+    )
+
+
+def _checked_loss_spec(text):
+    parse_loss_spec(text)
+    return text
+
+
+def _argument_type(parse):
+    def parse_argument(text):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse_argument.__name__ = parse.__name__
+    return parse_argument
+
+
+def add_loss_arguments(parser):
+    """Adds `--loss`, `--class-weights`, `--ohem-thresh`, `--ohem-min-kept`."""
+    parser.add_argument(
+        "--loss",
+        type=_argument_type(_checked_loss_spec),
+        default=None,
+        help="ce, ohem, dice, focal, lovasz or a weighted sum such as "
+        "'ce+0.5*dice' (default: ce)",
+    )
+    parser.add_argument(
+        "--class-weights",
+        type=_argument_type(parse_class_weights),
+        help="per-class weights of the cross-entropy: w0,w1,... or auto "
+        "(median frequency, from the training masks; also median or "
+        "inverse); saved in OUTPUT/class_weights.json",
+    )
+    parser.add_argument(
+        "--ohem-thresh",
+        type=float,
+        help="OHEM: keep pixels whose true-class probability is below this "
+        f"(default {DEFAULT_OHEM_THRESH})",
+    )
+    parser.add_argument(
+        "--ohem-min-kept",
+        type=int,
+        help=f"OHEM: pixels kept at least per image (default "
+        f"{DEFAULT_OHEM_MIN_KEPT})",
     )
 
 
@@ -99,6 +153,7 @@ def add_parser(subparsers):
         default=TrainConfig.global_clipnorm,
         help="clip the global gradient norm (0 disables; default %(default)s)",
     )
+    add_loss_arguments(parser)
     parser.add_argument(
         "--scale-range",
         type=float,
@@ -134,8 +189,21 @@ def add_parser(subparsers):
     return parser
 
 
+def _check_loss_options(args):
+    """Raises the library's error for loss options that do not fit."""
+    weights = args.class_weights
+    if args.loss or weights is not None:
+        get_loss(
+            args.loss or ("ohem" if args.ohem_thresh else "ce"),
+            class_weights=[1.0] if isinstance(weights, str) else weights,
+            ohem_thresh=args.ohem_thresh,
+            ohem_min_kept=args.ohem_min_kept,
+        )
+
+
 def config_from_args(args):
     """The `TrainConfig` of parsed `train` arguments."""
+    _check_loss_options(args)
     return TrainConfig(
         preset=args.preset,
         output=args.output,
@@ -171,6 +239,10 @@ def config_from_args(args):
         backup_every_steps=args.backup_every_steps,
         tensorboard=not args.no_tensorboard,
         verbose=args.verbose,
+        loss=args.loss or AUTO,
+        class_weights=args.class_weights,
+        ohem_thresh=args.ohem_thresh,
+        ohem_min_kept=args.ohem_min_kept,
     )
 
 

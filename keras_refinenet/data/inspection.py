@@ -711,6 +711,41 @@ def _label_range_findings(value_counts, num_classes, found):
         )
 
 
+def count_class_pixels(dataset, num_classes, ignore_label=IGNORE_LABEL):
+    """Per-class pixel counts of the masks of an `(image, mask)` dataset.
+
+    Args:
+        dataset: `tf.data.Dataset` of `(image, mask)` examples.
+        num_classes: number of classes; other values (and `ignore_label`)
+            are not counted.
+        ignore_label: the ignore value.
+
+    Returns:
+        `(pixel_counts, image_counts)`: per class, its labelled pixels and
+        the total pixels of the masks where it appears (for median
+        frequency balancing).
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> masks = tf.constant([[[0, 1], [1, 255]]], tf.uint8)
+    >>> images = tf.zeros((1, 2, 2, 3), tf.uint8)
+    >>> dataset = tf.data.Dataset.from_tensor_slices((images, masks))
+    >>> count_class_pixels(dataset, 2)
+    ([1, 2], [4, 4])
+    """
+    pixel_counts = np.zeros(num_classes, np.int64)
+    image_counts = np.zeros(num_classes, np.int64)
+    for mask in dataset.map(lambda image, mask: mask).as_numpy_iterator():
+        values = np.asarray(mask).ravel().astype(np.int64)
+        counts = np.bincount(values, minlength=VALUE_RANGE)[:num_classes]
+        if ignore_label < num_classes:
+            counts[ignore_label] = 0
+        pixel_counts += counts
+        image_counts[counts > 0] += values.size
+    return pixel_counts.tolist(), image_counts.tolist()
+
+
 def write_augmented_sheet(
     pairs,
     path,

@@ -35,6 +35,7 @@ DEFAULT_FOCAL_GAMMA = 2.0
 LOVASZ_CLASS_CHOICES = ("present", "all")
 CLASS_WEIGHT_METHODS = ("median", "inverse")
 AUTO_CLASS_WEIGHTS = "auto"
+AUTO_LOSS = "auto"
 CLASS_WEIGHTS_FILE = "class_weights.json"
 
 
@@ -868,3 +869,105 @@ def parse_class_weights(text, num_classes=None):
             f"Received: class_weights={text!r}"
         )
     return weights
+
+
+def training_loss(
+    loss=AUTO_LOSS,
+    class_weights=None,
+    ohem_thresh=None,
+    ohem_min_kept=None,
+    num_classes=None,
+    train_examples=None,
+    output_dir=None,
+    ignore_class=IGNORE_CLASS,
+):
+    """The loss of a training run, with class weights resolved.
+
+    Args:
+        loss: a loss instance, a `get_loss` string, or `"auto"` (the
+            default cross-entropy; `"ohem"` with OHEM options, `"ce"` with
+            class weights).
+        class_weights: `None`, a list of weights, or `"auto"` /
+            `"median"` / `"inverse"` to compute them from the masks of
+            `train_examples` (see `class_weights_from_counts`).
+        ohem_thresh: threshold of an `ohem` term.
+        ohem_min_kept: `min_kept` of an `ohem` term.
+        num_classes: number of classes (checks the weights' length).
+        train_examples: `tf.data.Dataset` of training `(image, mask)`;
+            read once when weights are computed.
+        output_dir: where `class_weights.json` is written (the weights,
+            method and pixel counts); `None` writes nothing.
+        ignore_class: the ignore label.
+
+    Returns:
+        A loss, or `"auto"` for `RefineNet.compile`'s default.
+
+    Example:
+
+    >>> training_loss("ce+dice", class_weights=[1.0, 2.0]).losses[0][0]
+    ... # doctest: +ELLIPSIS
+    <...SparseCategoricalCrossentropyIgnore...>
+    """
+    import json
+    import pathlib
+
+    if isinstance(class_weights, str):
+        class_weights = parse_class_weights(class_weights)
+    uses_options = class_weights is not None or (
+        ohem_thresh is not None or ohem_min_kept is not None
+    )
+    if not isinstance(loss, str):
+        if uses_options:
+            raise ValueError(
+                "Class weights and OHEM options apply to loss names; "
+                "configure your loss object instead. "
+                f"Received: loss={loss!r}, class_weights={class_weights}"
+            )
+        return loss
+    if loss == AUTO_LOSS:
+        if not uses_options:
+            return AUTO_LOSS
+        loss = "ohem" if ohem_thresh or ohem_min_kept else "ce"
+    record = None
+    if isinstance(class_weights, str):
+        if train_examples is None or num_classes is None:
+            raise ValueError(
+                "Computed class weights need the training set and the "
+                f"number of classes. Received: class_weights={class_weights!r}"
+            )
+        from keras_refinenet.data.inspection import count_class_pixels
+
+        pixel_counts, image_counts = count_class_pixels(
+            train_examples, num_classes, ignore_class
+        )
+        method = class_weights
+        class_weights = class_weights_from_counts(
+            pixel_counts, image_counts, method
+        )
+        record = {
+            "method": method,
+            "class_weights": class_weights,
+            "pixel_counts": pixel_counts,
+        }
+    elif class_weights is not None:
+        class_weights = _check_class_weights(class_weights)
+        record = {"method": "given", "class_weights": class_weights}
+    if class_weights is not None and num_classes is not None:
+        if len(class_weights) != num_classes:
+            raise ValueError(
+                f"Give one class weight per class ({num_classes}). "
+                f"Received: class_weights={class_weights}"
+            )
+    if record is not None and output_dir is not None:
+        output_dir = pathlib.Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / CLASS_WEIGHTS_FILE).write_text(
+            json.dumps(record, indent=2)
+        )
+    return get_loss(
+        loss,
+        class_weights=class_weights,
+        ohem_thresh=ohem_thresh,
+        ohem_min_kept=ohem_min_kept,
+        ignore_class=ignore_class,
+    )

@@ -26,6 +26,7 @@ from keras_refinenet.data.datasets import (
 )
 from keras_refinenet.training import distribute
 from keras_refinenet.training.defaults import AUTO, DEFAULT_GLOBAL_CLIPNORM
+from keras_refinenet.training.losses import training_loss
 from keras_refinenet.training.precision import precision_policy
 
 PRESET_DIR_NAME = "preset"
@@ -93,6 +94,13 @@ class TrainConfig:
             else 2.
         preset_metadata: extra metadata of the written preset
             (`class_names`, `palette`, `description`, ...).
+        loss: a loss, a `losses.get_loss` string (`"ce+dice"`, ...) or
+            `"auto"`.
+        class_weights: `None`, a list, or `"auto"`/`"median"`/`"inverse"`
+            (computed from the training masks, written to
+            `class_weights.json`).
+        ohem_thresh: threshold of an `ohem` loss term.
+        ohem_min_kept: `min_kept` of an `ohem` loss term.
     """
 
     preset: str = "refinenet50"
@@ -126,6 +134,10 @@ class TrainConfig:
     tensorboard: bool = True
     verbose: int | None = None
     preset_metadata: dict | None = None
+    loss: object = AUTO
+    class_weights: object = None
+    ohem_thresh: float | None = None
+    ohem_min_kept: int | None = None
 
 
 def _preset_metadata(preset):
@@ -329,8 +341,18 @@ def _run(config, strategy, policy, build_model):
         f"train images={train.size}, epochs={config.epochs}, "
         f"steps per epoch={steps_per_epoch}, crop={tuple(config.crop_size)}"
     )
+    loss = training_loss(
+        config.loss,
+        class_weights=config.class_weights,
+        ohem_thresh=config.ohem_thresh,
+        ohem_min_kept=config.ohem_min_kept,
+        num_classes=num_classes,
+        train_examples=train.examples,
+        output_dir=config.output if chief else None,
+    )
     with strategy.scope():
         model.compile(
+            loss=loss,
             optimizer_name=config.optimizer,
             learning_rate=config.learning_rate,
             decay_steps=config.epochs * steps_per_epoch,

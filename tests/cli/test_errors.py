@@ -141,3 +141,55 @@ def test_smoke_demo_output_is_plain_text_without_noise(tmp_path):
     # Keras verbosity 2 off a terminal: one plain line per epoch.
     assert " - loss: " in result.stdout and "mean IoU" in result.stdout
     assert (tmp_path / "demo" / "examples" / "example_00.png").is_file()
+
+
+def test_train_with_a_loss_string_and_auto_class_weights(tmp_path):
+    import json
+
+    from keras_refinenet.cli.demo import build_demo_model
+    from keras_refinenet.cli.main import main
+
+    preset = build_demo_model(4).save_to_preset(tmp_path / "start")
+    output = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "--preset",
+            str(preset),
+            "--dataset",
+            "synthetic",
+            "--synthetic-train-images",
+            "4",
+            "--synthetic-val-images",
+            "2",
+            "--synthetic-image-size",
+            "32",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "2",
+            "--crop-size",
+            "32",
+            "32",
+            "--jit-compile",
+            "off",
+            "--no-tensorboard",
+            "--verbose",
+            "0",
+            "--output",
+            str(output),
+            "--loss",
+            "ohem+0.5*lovasz",
+            "--ohem-thresh",
+            "0.8",
+            "--class-weights",
+            "auto",
+        ]
+    )
+    assert code == 0
+    record = json.loads((output / "class_weights.json").read_text())
+    assert record["method"] == "median" and len(record["class_weights"]) == 4
+    history = json.loads((output / "history.json").read_text())
+    assert np.isfinite(history["loss"]).all()

@@ -498,3 +498,35 @@ def test_class_weights_from_counts_hand_computed():
         parse_class_weights("1,x")
     with pytest.raises(ValueError, match="one class weight per class"):
         parse_class_weights("1,2", num_classes=3)
+
+
+def test_training_loss_computes_and_saves_class_weights(tmp_path):
+    import json
+
+    from keras_refinenet.training.losses import training_loss
+
+    masks = np.zeros((2, 2, 4), np.uint8)
+    masks[0] = [[0, 0, 0, 1], [0, 0, 255, 1]]  # 5 x class 0, 2 x class 1
+    masks[1] = [[2, 2, 2, 2], [2, 2, 2, 0]]  # 7 x class 2, 1 x class 0
+    examples = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((2, 2, 4, 3), np.uint8), masks)
+    )
+    loss = training_loss(
+        "ce+dice",
+        class_weights="auto",
+        num_classes=3,
+        train_examples=examples,
+        output_dir=tmp_path,
+    )
+    record = json.loads((tmp_path / "class_weights.json").read_text())
+    assert record["method"] == "median"
+    assert record["pixel_counts"] == [6, 2, 7]
+    # Median frequency: f = 6/16, 2/8, 7/8 (pixels of the images holding
+    # the class); median 3/8.
+    np.testing.assert_allclose(record["class_weights"], [1.0, 1.5, 3 / 7])
+    ce = loss.losses[0][0]
+    np.testing.assert_allclose(ce.class_weights, [1.0, 1.5, 3 / 7])
+    assert training_loss() == "auto"
+    assert isinstance(training_loss(ohem_thresh=0.6), OHEMCrossentropy)
+    with pytest.raises(ValueError, match="one class weight per class"):
+        training_loss(class_weights=[1.0, 2.0], num_classes=3)
