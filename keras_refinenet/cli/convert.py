@@ -8,6 +8,9 @@ keras-refinenet convert imagenet --depth 101 --num-classes 19 --output DIR
 
 import sys
 
+from keras_refinenet.data.voc import VOC_NUM_CLASSES
+from keras_refinenet.models.presets import RESNET_DEPTHS
+
 SOURCES = (
     "refinenet-pytorch",
     "light-weight-refinenet",
@@ -15,7 +18,7 @@ SOURCES = (
     "imagenet",
 )
 DEFAULT_DEPTH = 101
-DEFAULT_IMAGENET_CLASSES = 21
+DEFAULT_IMAGENET_CLASSES = VOC_NUM_CLASSES
 
 
 def add_parser(subparsers):
@@ -51,7 +54,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--depth",
         type=int,
-        choices=(50, 101, 152),
+        choices=RESNET_DEPTHS,
         help="ResNet depth (matconvnet, imagenet; inferred for PyTorch)",
     )
     parser.add_argument(
