@@ -16,6 +16,10 @@ TARGET_MEAN_IOU = 0.7
 PANEL_SCALE = 4
 PANEL_GAP = 4
 PANEL_GAP_COLOR = 255
+PANEL_TITLES = ("image", "ground truth", "prediction")
+TITLE_HEIGHT = 16
+TITLE_MARGIN = 3
+TITLE_COLOR = (0, 0, 0)
 # The demo model: a narrow 4-stage bottleneck ResNet and thin decoder.
 DEMO_ENCODER_FILTERS = (16, 32, 64, 128)
 DEMO_MODEL = {
@@ -113,6 +117,50 @@ def side_by_side(image, ground_truth, prediction, palette):
     return np.concatenate(row[:-1], axis=1)
 
 
+def example_sheet(image, ground_truth, prediction, palette, class_names):
+    """`side_by_side` with a title over each panel (image, ground truth,
+    prediction) and the class legend on the right.
+
+    Args:
+        image: `(H, W, 3)` RGB image.
+        ground_truth: `(H, W)` class ids (255 ignored).
+        prediction: `(H, W)` predicted class ids.
+        palette: one RGB colour per class.
+        class_names: one name per class.
+
+    Returns:
+        `uint8` RGB array.
+
+    Example:
+
+    >>> import numpy as np
+    >>> sheet = example_sheet(np.zeros((8, 8, 3)), np.zeros((8, 8), int),
+    ...                       np.zeros((8, 8), int), [(0, 0, 0)], ["bg"])
+    >>> sheet.shape[0] == 8 * PANEL_SCALE + TITLE_HEIGHT
+    True
+    """
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    from keras_refinenet.inference.visualize import legend
+
+    panels = side_by_side(image, ground_truth, prediction, palette)
+    key = legend(class_names, palette)
+    height = max(panels.shape[0], key.shape[0]) + TITLE_HEIGHT
+    width = panels.shape[1] + PANEL_GAP + key.shape[1]
+    sheet = Image.new("RGB", (width, height), (PANEL_GAP_COLOR,) * 3)
+    sheet.paste(Image.fromarray(panels), (0, TITLE_HEIGHT))
+    sheet.paste(
+        Image.fromarray(key), (panels.shape[1] + PANEL_GAP, TITLE_HEIGHT)
+    )
+    draw = ImageDraw.Draw(sheet)
+    panel_width = np.asarray(image).shape[1] * PANEL_SCALE
+    for index, title in enumerate(PANEL_TITLES):
+        left = index * (panel_width + PANEL_GAP) + TITLE_MARGIN
+        draw.text((left, TITLE_MARGIN), title, fill=TITLE_COLOR)
+    return np.asarray(sheet)
+
+
 def add_parser(subparsers):
     """Adds the `demo` sub-command."""
     parser = subparsers.add_parser(
@@ -121,7 +169,8 @@ def add_parser(subparsers):
         description="Trains a small RefineNet on the built-in synthetic "
         "dataset (CPU, a few minutes), evaluates it on held-out images and "
         "writes metrics.json, the trained preset and side-by-side PNGs "
-        "(image, ground truth, prediction overlay) to OUTPUT.",
+        "(image, ground truth, prediction overlay, with titles and the "
+        "class legend) to OUTPUT.",
     )
     parser.add_argument("--output", default=DEFAULT_OUTPUT)
     parser.add_argument(
@@ -220,13 +269,14 @@ def run(args):
     )
     predictions = predict(test_images[:count].astype(np.float32)).numpy()
     for index in range(count):
-        panel = side_by_side(
+        sheet = example_sheet(
             test_images[index],
             test_masks[index],
             predictions[index],
             palette,
+            synthetic.SYNTHETIC_CLASS_NAMES,
         )
-        write_png(panel, output / EXAMPLES_DIR / f"example_{index:02d}.png")
+        write_png(sheet, output / EXAMPLES_DIR / f"example_{index:02d}.png")
 
     print(format_report(report))
     trainer.log(

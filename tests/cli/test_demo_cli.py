@@ -24,7 +24,27 @@ def test_demo_smoke_writes_everything(tmp_path):
     assert len(pictures) == demo.SMOKE_TRAINING["examples"]
     size = demo.SMOKE_TRAINING["image_size"] * demo.PANEL_SCALE
     picture = np.asarray(Image.open(pictures[0]))
-    assert picture.shape == (size, 3 * size + 2 * demo.PANEL_GAP, 3)
+    # Titles above the panels, the legend to their right.
+    assert picture.shape[0] == size + demo.TITLE_HEIGHT
+    assert picture.shape[1] > 3 * size + 3 * demo.PANEL_GAP
+
+
+def test_example_sheet_has_titles_and_legend():
+    image = np.full((8, 8, 3), 100, np.uint8)
+    truth = np.zeros((8, 8), int)
+    palette = [(0, 0, 0), (200, 0, 0)]
+    sheet = demo.example_sheet(image, truth, truth, palette, ["bg", "thing"])
+    size, gap = 8 * demo.PANEL_SCALE, demo.PANEL_GAP
+    titles = sheet[: demo.TITLE_HEIGHT]
+    for index in range(len(demo.PANEL_TITLES)):
+        left = index * (size + gap)
+        assert (titles[:, left : left + size] < 128).any()  # text drawn
+    panels = sheet[demo.TITLE_HEIGHT :, : 3 * size + 2 * gap]
+    np.testing.assert_array_equal(
+        panels[:size], demo.side_by_side(image, truth, truth, palette)
+    )
+    key = sheet[demo.TITLE_HEIGHT :, 3 * size + 3 * gap :]
+    assert (key == (200, 0, 0)).all(axis=-1).any()  # the "thing" swatch
 
 
 def test_side_by_side_panels():
