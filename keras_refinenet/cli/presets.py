@@ -37,7 +37,7 @@ def preset_rows():
 
 def run(args):
     """Prints the preset table; returns the exit code."""
-    from keras_refinenet.models.preset_io import cache_dir
+    from keras_refinenet.models.preset_io import cached_preset_dir
 
     rows = preset_rows()
     width = max(len(name) for name, *_ in rows)
@@ -48,5 +48,5 @@ def run(args):
         if args.verbose and weights:
             print(f"{'':<{width}}  {'':<8}  source: {weights['source']}")
             print(f"{'':<{width}}  {'':<8}  convert: {weights['how_to_get']}")
-    print(f"\nPreset cache: {cache_dir() / 'presets'}")
+    print(f"\nPreset cache: {cached_preset_dir('')}")
     return 0
