@@ -358,7 +358,7 @@ def load_preset(cls, name_or_dir, load_weights=True, **overrides):
         model,
         weights_path,
         sha256,
-        objects_to_skip=_new_head(model, PRESETS[name]["task"], overrides),
+        objects_to_skip=_new_head(model, PRESETS[name]["config"], overrides),
     )
     return model
 
@@ -382,14 +382,8 @@ def build_named(cls, name, overrides=None):
     Returns:
         The task.
     """
-    preset = PRESETS[name]
-    return build_from_parts(
-        cls,
-        preset["backbone"],
-        preset["task"],
-        preset["preprocessor"],
-        overrides or {},
-    )
+    backbone, task, converter = split_refinenet_config(PRESETS[name]["config"])
+    return build_from_parts(cls, backbone, task, converter, overrides or {})
 
 
 def build_from_parts(cls, backbone_config, task_config, converter, overrides):

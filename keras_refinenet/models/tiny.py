@@ -8,6 +8,8 @@ from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
 TINY_ENCODER_FILTERS = (8, 8, 16, 16)
 TINY_ENCODER_BLOCKS = (1, 1, 1, 1)
 TINY_DECODER = {"top_filters": 16, "decoder_filters": 8}
+KERAS_HUB = "keras_hub"
+KERAS_HUB_FIRST_FILTERS = 64
 
 
 def tiny_refinenet(
@@ -26,7 +28,8 @@ def tiny_refinenet(
 
     Args:
         num_classes: number of classes.
-        encoder_filters: widths of the four ResNet stages.
+        encoder_filters: widths of the four ResNet stages (the first is
+            64 for keras-hub, which requires it).
         encoder_blocks: bottleneck blocks of the four stages.
         library: `"keras_cv"` or `"keras_hub"` ResNet.
         dtype: dtype policy of every layer.
@@ -42,6 +45,9 @@ def tiny_refinenet(
     >>> tiny_refinenet(num_classes=4).count_params() < 300_000
     True
     """
+    if library == KERAS_HUB:
+        # keras-hub's bottleneck ResNet needs its first stage 64 wide.
+        encoder_filters = (KERAS_HUB_FIRST_FILTERS, *encoder_filters[1:])
     encoder = resnet_backbone(
         None,
         library=library,

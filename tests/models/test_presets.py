@@ -42,24 +42,28 @@ def test_every_preset_builds_offline(name):
     assert model.num_classes == expected
     if metadata["class_names"]:
         assert len(metadata["class_names"]) == expected
+    encoder_module = model.backbone.image_encoder_config["module"]
     if name.endswith("_voc"):
-        assert type(model.backbone).__module__.startswith("keras_hub")
+        assert encoder_module.startswith("keras_hub")
     elif name.startswith("refinenet"):
-        assert type(model.backbone).__module__.startswith("keras_cv")
+        assert encoder_module.startswith("keras_cv")
+    preset = RefineNet.presets[name]
+    assert set(preset) >= {"backbone", "task", "preprocessor", "metadata"}
+    assert model.image_scale == preset["preprocessor"]["image_scale"]
 
 
 def test_paper_variant_presets():
     two_scale = RefineNet.from_preset(
         "refinenet101_cityscapes_2scale", load_weights=False, **TINY
     )
-    assert list(two_scale.input_scales) == [1.2, 0.6]
+    assert list(two_scale.backbone.input_scales) == [1.2, 0.6]
     images = np.zeros((1, 40, 56, 3), "float32")
     assert two_scale(images).shape == (1, 40, 56, 19)
     mobile = RefineNet.from_preset(
         "lwrefinenet_mobilenetv3_large_cityscapes", load_weights=False
     )
-    assert "MobileNetV3" in type(mobile.backbone).__name__
-    assert mobile.get_layer("refinenet_block1").output_rcu is None
+    assert "MobileNetV3" in mobile.backbone.image_encoder_config["class_name"]
+    assert mobile.backbone.get_layer("refinenet_block1").output_rcu is None
 
 
 @pytest.mark.parametrize(
@@ -84,7 +88,11 @@ def test_preset_dir_round_trip(tmp_path, rng):
     metadata = json.loads((preset_dir / "metadata.json").read_text())
     assert metadata["num_classes"] == 4
     restored = RefineNet.from_preset(tmp_path / "preset")
-    np.testing.assert_allclose(restored(images), model(images), atol=1e-6)
+    np.testing.assert_allclose(
+        restored.predict(images, verbose=0),
+        model.predict(images, verbose=0),
+        atol=1e-6,
+    )
 
 
 def test_num_classes_override_rebuilds_only_the_classifier(tmp_path):
@@ -92,10 +100,11 @@ def test_num_classes_override_rebuilds_only_the_classifier(tmp_path):
     model.save_to_preset(tmp_path / "preset")
     finetune = RefineNet.from_preset(tmp_path / "preset", num_classes=7)
     assert finetune.num_classes == 7
-    assert finetune.get_layer("classifier").kernel.shape[-1] == 7
-    for name in ["level1_projection", "refinenet_block4", "feature_extractor"]:
+    assert finetune.classifier.kernel.shape[-1] == 7
+    for name in ["level1_projection", "refinenet_block4", "image_encoder"]:
         for got, want in zip(
-            finetune.get_layer(name).weights, model.get_layer(name).weights
+            finetune.backbone.get_layer(name).weights,
+            model.backbone.get_layer(name).weights,
         ):
             np.testing.assert_array_equal(
                 keras.ops.convert_to_numpy(got),
@@ -108,7 +117,11 @@ def test_named_preset_is_found_in_the_cache(tmp_path, rng):
     cached.save_to_preset(tmp_path / "cache" / "presets" / "refinenet50")
     images = rng.uniform(0, 255, size=(1, 33, 33, 3)).astype("float32")
     loaded = RefineNet.from_preset("refinenet50")
-    np.testing.assert_allclose(loaded(images), cached(images), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(images, verbose=0),
+        cached.predict(images, verbose=0),
+        atol=1e-6,
+    )
 
 
 def test_unknown_preset_lists_the_known_ones():
@@ -121,6 +134,6 @@ def test_dtype_override(tmp_path):
     model = RefineNet.from_preset(
         "refinenet50", load_weights=False, dtype="mixed_bfloat16", **TINY
     )
-    assert model.get_layer("classifier").compute_dtype == "bfloat16"
+    assert model.classifier.compute_dtype == "bfloat16"
     logits = model(np.zeros((1, 32, 32, 3), "float32"))
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"

@@ -10,6 +10,9 @@ import pytest
 from keras_refinenet import PresetWeightsNotFoundError, RefineNet
 from keras_refinenet.models import preset_io
 from keras_refinenet.models.presets import PRESETS
+from keras_refinenet.models.refinenet.refinenet_presets import (
+    split_refinenet_config,
+)
 
 TINY_CONFIG = {
     "backbone": {"library": "keras_hub", "depth": 50},
@@ -22,7 +25,8 @@ TINY_NAME = "tiny_test_voc"
 
 def _tiny_model(**overrides):
     config = {**TINY_CONFIG, **overrides}
-    return preset_io._build_from_registry_config(RefineNet, config)
+    parts = split_refinenet_config(config)
+    return preset_io.build_from_parts(RefineNet, *parts, {})
 
 
 def _images(rng):
