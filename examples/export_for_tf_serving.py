@@ -45,20 +45,9 @@ def parse_args():
 
 def tiny_preset(folder):
     """A small randomly initialised RefineNet saved as a preset."""
-    import keras_cv
+    from keras_refinenet import tiny_refinenet
 
-    from keras_refinenet import RefineNet
-
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 16, 16],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    model = RefineNet(
-        backbone, num_classes=3, top_filters=16, decoder_filters=8
-    )
+    model = tiny_refinenet(num_classes=3)
     return str(model.save_to_preset(pathlib.Path(folder) / "preset"))
 
 

@@ -82,23 +82,9 @@ def write_smoke_dataset(folder):
 
 def write_smoke_pretrained_preset(folder):
     """A small "pretrained" preset with 21 classes to fine-tune from."""
-    import keras_cv
+    from keras_refinenet import tiny_refinenet
 
-    from keras_refinenet import RefineNet
-
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 16, 16],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    model = RefineNet(
-        backbone,
-        num_classes=SMOKE_PRETRAINED_CLASSES,
-        top_filters=16,
-        decoder_filters=8,
-    )
+    model = tiny_refinenet(num_classes=SMOKE_PRETRAINED_CLASSES)
     return str(model.save_to_preset(folder / "pretrained"))
 
 

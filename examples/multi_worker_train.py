@@ -127,20 +127,9 @@ def launch_local_workers(output):
 
 
 def tiny_model(num_classes):
-    import keras_cv
+    from keras_refinenet import tiny_refinenet
 
-    from keras_refinenet import RefineNet
-
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 16, 16],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    return RefineNet(
-        backbone, num_classes=num_classes, top_filters=16, decoder_filters=8
-    )
+    return tiny_refinenet(num_classes=num_classes)
 
 
 def train_worker(args):

@@ -49,28 +49,14 @@ def parse_args():
 
 def make_smoke_inputs(folder):
     """A tiny preset and two synthetic images of different sizes."""
-    import keras_cv
-
-    from keras_refinenet import RefineNet
+    from keras_refinenet import tiny_refinenet
     from keras_refinenet.data import (
         SYNTHETIC_CLASS_NAMES,
         SYNTHETIC_PALETTE,
         make_synthetic_arrays,
     )
 
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 16, 16],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    model = RefineNet(
-        backbone,
-        num_classes=len(SYNTHETIC_CLASS_NAMES),
-        top_filters=16,
-        decoder_filters=8,
-    )
+    model = tiny_refinenet(num_classes=len(SYNTHETIC_CLASS_NAMES))
     preset = model.save_to_preset(
         folder / "preset",
         metadata={

@@ -141,22 +141,11 @@ class StandInServer:
 
 def smoke_setup(folder):
     """Exports a tiny model and writes two synthetic PNG images."""
-    import keras_cv
-
-    from keras_refinenet import RefineNet
+    from keras_refinenet import tiny_refinenet
     from keras_refinenet.data import make_synthetic_arrays
     from keras_refinenet.export.saved_model import export_saved_model
 
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 16, 16],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    model = RefineNet(
-        backbone, num_classes=4, top_filters=16, decoder_filters=8
-    )
+    model = tiny_refinenet(num_classes=4)
     export_saved_model(model, folder / "models")
     images, _ = make_synthetic_arrays(2, image_size=(64, 96), seed=5)
     paths = []

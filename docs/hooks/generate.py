@@ -48,7 +48,8 @@ API_PAGES = {
     "models": (
         "keras_refinenet.models",
         ["models"],
-        "The `RefineNet` model, backbones, the preset registry and preset I/O.",
+        "The RefineNet keras-hub family (backbone, task, preprocessor), "
+        "image encoders, the preset registry and preset I/O.",
     ),
     "data": ("keras_refinenet.data", ["data"], None),
     "training": ("keras_refinenet.training", ["training"], None),

@@ -156,29 +156,21 @@ def test_copied_pages_unlink_files_outside_the_site(tmp_path, monkeypatch):
 
 
 def test_home_page_diagram_uses_real_layer_names():
-    import keras_cv
-
-    from keras_refinenet import RefineNet
+    from keras_refinenet import tiny_refinenet
 
     text = (DOCS / "index.md").read_text()
     diagram = text.split("```text", 1)[1].split("```", 1)[0]
     names = set(
         re.findall(
             r"\b(level\d_\w+|refinenet_block\d|classifier(?:_dropout)?|"
-            r"image_normalization|feature_extractor|logits|upsample)\b",
+            r"image_encoder|logits|upsample)\b",
             diagram,
         )
     )
     assert len(names) >= 12, names
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 16, 16],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    model = RefineNet(backbone, num_classes=2, top_filters=8, decoder_filters=8)
-    layer_names = {layer.name for layer in model.layers}
+    model = tiny_refinenet(num_classes=2)
+    layers = [*model.layers, *model.backbone.layers]
+    layer_names = {layer.name for layer in layers}
     assert not names - layer_names, sorted(names - layer_names)
 
 

@@ -9,12 +9,10 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_model():
-    from keras_refinenet import RefineNet, resnet_backbone
+    from keras_refinenet import tiny_refinenet
 
     keras.utils.set_random_seed(7)
-    return RefineNet(
-        resnet_backbone(50), num_classes=3, top_filters=16, decoder_filters=8
-    )
+    return tiny_refinenet(num_classes=3)
 
 
 class PointwiseModel:

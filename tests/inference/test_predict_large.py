@@ -11,6 +11,7 @@ class ShapeRecorder:
 
     def __init__(self, model):
         self.model = model
+        self.preprocessor = model.preprocessor
         self.align_corners = model.align_corners
         self.shapes = []
 
