@@ -1,0 +1,238 @@
+"""`export_model`: one function for every export format.
+
+Every format except `saved_model` holds one graph, raw RGB pixels in
+(`images`, uint8 `(batch, height, width, 3)`, the model's preprocessor
+included) and logits out (`logits`, float32 `(batch, height, width,
+num_classes)` at the input size). ONNX and OpenVINO keep height and width
+dynamic; LiteRT files have the fixed `input_size` they were exported for.
+"""
+
+import importlib.util
+import pathlib
+
+SAVED_MODEL = "saved_model"
+ONNX = "onnx"
+LITERT = "litert"
+LITERT_INT8 = "litert-int8"
+OPENVINO = "openvino"
+EXPORT_FORMATS = (SAVED_MODEL, ONNX, LITERT, LITERT_INT8, OPENVINO)
+FIXED_SIZE_FORMATS = (LITERT, LITERT_INT8)
+DEFAULT_FORMAT = SAVED_MODEL
+IMAGES_INPUT = "images"
+LOGITS_OUTPUT = "logits"
+RGB_CHANNELS = 3
+# The file each format writes inside the output folder.
+EXPORT_FILES = {
+    ONNX: "model.onnx",
+    LITERT: "model.tflite",
+    LITERT_INT8: "model_int8.tflite",
+    OPENVINO: "model.xml",
+}
+# The optional extra of setup.cfg that each format needs, and the modules
+# it provides for exporting and for running the file.
+FORMAT_EXTRAS = {
+    ONNX: ONNX,
+    LITERT: LITERT,
+    LITERT_INT8: LITERT,
+    OPENVINO: OPENVINO,
+}
+EXPORT_MODULES = {
+    ONNX: ("tf2onnx", "onnx"),
+    OPENVINO: ("openvino", "tf2onnx", "onnx"),
+}
+RUNTIME_MODULES = {
+    ONNX: ("onnxruntime",),
+    LITERT: ("ai_edge_litert",),
+    LITERT_INT8: ("ai_edge_litert",),
+    OPENVINO: ("openvino",),
+}
+
+
+class MissingExtraError(ImportError):
+    """An export or runtime needs an optional extra that is not installed."""
+
+
+def check_format(format):
+    """Raises `ValueError` unless `format` is one of `EXPORT_FORMATS`."""
+    if format not in EXPORT_FORMATS:
+        raise ValueError(
+            f"`format` must be one of {', '.join(EXPORT_FORMATS)}. "
+            f"Received: format={format!r}"
+        )
+
+
+def check_extra(format, runtime=False):
+    """Raises `MissingExtraError` naming the extra `format` needs.
+
+    Args:
+        format: one of `EXPORT_FORMATS`.
+        runtime: check the modules that run the file instead of those
+            that export it.
+
+    Example:
+
+    >>> check_extra("saved_model")
+    """
+    check_format(format)
+    modules = (RUNTIME_MODULES if runtime else EXPORT_MODULES).get(format, ())
+    missing = [
+        name for name in modules if importlib.util.find_spec(name) is None
+    ]
+    if missing:
+        raise MissingExtraError(
+            f"format {format!r} needs {', '.join(missing)}: "
+            f'pip install "keras-refinenet[{FORMAT_EXTRAS[format]}]". '
+            f"Received: format={format!r}"
+        )
+
+
+def check_input_size(format, input_size):
+    """`input_size` as `(height, width)` ints, `None` when not needed.
+
+    Args:
+        format: one of `EXPORT_FORMATS`.
+        input_size: `(height, width)` or `None`; required by fixed-size
+            formats (`litert`, `litert-int8`), optional for the others
+            (then it fixes their input size too).
+
+    Returns:
+        `(height, width)` or `None`.
+
+    Example:
+
+    >>> check_input_size("litert", [64, 96])
+    (64, 96)
+    """
+    check_format(format)
+    if input_size is None:
+        if format in FIXED_SIZE_FORMATS:
+            raise ValueError(
+                f"format {format!r} has a fixed input size: pass "
+                f"`input_size` (--input-size H W). "
+                f"Received: input_size=None"
+            )
+        return None
+    size = tuple(input_size)
+    if len(size) != 2 or not all(
+        isinstance(value, int) and value > 0 for value in size
+    ):
+        raise ValueError(
+            "`input_size` must be two positive ints (height, width). "
+            f"Received: input_size={input_size!r}"
+        )
+    return size
+
+
+def export_file(output, format):
+    """The path of the file `format` writes into the folder `output`."""
+    check_format(format)
+    if format == SAVED_MODEL:
+        return pathlib.Path(output)
+    return pathlib.Path(output) / EXPORT_FILES[format]
+
+
+def logits_function(model, input_size=None, batch_size=None, dtype="uint8"):
+    """The model as a frozen TensorFlow function of raw pixels.
+
+    The preprocessor runs inside; variables become constants, so
+    converters see a plain graph.
+
+    Args:
+        model: a `RefineNet` (or any Keras model with an optional
+            `preprocessor`) returning logits at the input size.
+        input_size: `(height, width)` or `None` for dynamic sizes.
+        batch_size: fixed batch size or `None`.
+        dtype: input dtype, `"uint8"` or `"float32"` raw pixels.
+
+    Returns:
+        A concrete function `images -> {"logits": float32}`.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import convert_to_constants
+
+    preprocessor = getattr(model, "preprocessor", None)
+    height, width = input_size if input_size is not None else (None, None)
+
+    @tf.function
+    def logits(images):
+        pixels = tf.cast(images, tf.float32)
+        if preprocessor is not None:
+            pixels = preprocessor(pixels)
+        outputs = tf.cast(model(pixels, training=False), tf.float32)
+        return {LOGITS_OUTPUT: outputs}
+
+    spec = tf.TensorSpec(
+        [batch_size, height, width, RGB_CHANNELS], dtype, name=IMAGES_INPUT
+    )
+    concrete = logits.get_concrete_function(spec)
+    return convert_to_constants.convert_variables_to_constants_v2(concrete)
+
+
+def export_model(
+    model,
+    output,
+    format=DEFAULT_FORMAT,
+    input_size=None,
+    calibration_data=None,
+    **options,
+):
+    """Exports `model` to `format` in the folder `output`.
+
+    Args:
+        model: a `RefineNet` returning logits at the input size.
+        output: output folder (for `saved_model`, the TF Serving model
+            base folder).
+        format: one of `EXPORT_FORMATS`.
+        input_size: `(height, width)`; required by `litert` and
+            `litert-int8`.
+        calibration_data: `litert-int8` only: a folder of images, a
+            dataset name (`"synthetic"`) or a uint8 array
+            `(n, height, width, 3)`; `None` takes synthetic images.
+        **options: format options: `version` and `max_pixels` for
+            `saved_model`, `num_calibration_images` for `litert-int8`,
+            `opset` for `onnx`.
+
+    Returns:
+        The path of the exported file (the version folder for
+        `saved_model`).
+
+    Example:
+
+    >>> import tempfile
+    >>> from keras_refinenet import tiny_refinenet
+    >>> path = export_model(tiny_refinenet(), tempfile.mkdtemp(),
+    ...                     format="onnx")  # doctest: +SKIP
+    >>> path.name  # doctest: +SKIP
+    'model.onnx'
+    """
+    size = check_input_size(format, input_size)
+    if calibration_data is not None and format != LITERT_INT8:
+        raise ValueError(
+            f"`calibration_data` is for format {LITERT_INT8!r} only. "
+            f"Received: format={format!r}"
+        )
+    if format == SAVED_MODEL:
+        from keras_refinenet.export.saved_model import export_saved_model
+
+        return export_saved_model(model, output, **options)
+    check_extra(format)
+    path = export_file(output, format)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if format == ONNX:
+        from keras_refinenet.export.onnx import export_onnx
+
+        return export_onnx(model, path, input_size=size, **options)
+    if format == OPENVINO:
+        from keras_refinenet.export.openvino import export_openvino
+
+        return export_openvino(model, path, input_size=size, **options)
+    from keras_refinenet.export.litert import export_litert
+
+    return export_litert(
+        model,
+        path,
+        size,
+        quantize=format == LITERT_INT8,
+        calibration_data=calibration_data,
+        **options,
+    )

@@ -1,0 +1,43 @@
+"""OpenVINO IR export (`model.xml` + `model.bin`), dynamic height and width."""
+
+import pathlib
+import tempfile
+
+from keras_refinenet.export.formats import IMAGES_INPUT, LOGITS_OUTPUT
+
+
+def export_openvino(model, path, input_size=None):
+    """Writes the model as OpenVINO IR, raw uint8 pixels in, logits out.
+
+    `openvino.convert_model` reads the model's ONNX export (its
+    TensorFlow frontend has no rule for the frozen graph's `Switch` ops).
+
+    Args:
+        model: a `RefineNet` returning logits at the input size.
+        path: the `.xml` file to write (the weights go next to it, `.bin`).
+        input_size: `(height, width)` to fix the size, `None` for dynamic.
+
+    Returns:
+        `path` as a `pathlib.Path`.
+
+    Example:
+
+    >>> from keras_refinenet import tiny_refinenet
+    >>> export_openvino(tiny_refinenet(), "m.xml")  # doctest: +SKIP
+    PosixPath('m.xml')
+    """
+    import openvino
+
+    from keras_refinenet.export.onnx import export_onnx
+
+    path = pathlib.Path(path)
+    with tempfile.TemporaryDirectory() as folder:
+        onnx_path = export_onnx(
+            model, pathlib.Path(folder) / "model.onnx", input_size
+        )
+        converted = openvino.convert_model(str(onnx_path))
+    converted.inputs[0].get_tensor().set_names({IMAGES_INPUT})
+    converted.outputs[0].get_tensor().set_names({LOGITS_OUTPUT})
+    # Float32 weights: the default fp16 compression costs ~1e-3 in logits.
+    openvino.save_model(converted, str(path), compress_to_fp16=False)
+    return path
