@@ -11,11 +11,12 @@ say where they come from and how to convert them, and are loaded from the
 preset cache.
 """
 
-from keras_refinenet.data.cityscapes import (
+from keras_refinenet.labels import (
     CITYSCAPES_CLASS_NAMES,
     CITYSCAPES_PALETTE,
+    VOC_CLASS_NAMES,
+    VOC_PALETTE,
 )
-from keras_refinenet.data.voc import VOC_CLASS_NAMES, VOC_PALETTE
 
 IMAGENET_NORMALIZATION = {
     "image_scale": 1.0 / 255.0,
