@@ -1,5 +1,6 @@
-"""`keras-refinenet export`: a TensorFlow Serving SavedModel from a preset."""
+"""`keras-refinenet export`: a preset as SavedModel, ONNX, LiteRT, OpenVINO."""
 
+import json
 import sys
 
 from keras_refinenet.constants import IMAGE_BYTES_SIGNATURE, IMAGES_SIGNATURE
@@ -11,11 +12,14 @@ from keras_refinenet.training.precision import (
 
 def add_parser(subparsers):
     """Adds the `export` sub-command."""
+    from keras_refinenet.export import verify
+    from keras_refinenet.export.formats import DEFAULT_FORMAT, EXPORT_FORMATS
+    from keras_refinenet.export.litert import DEFAULT_CALIBRATION_IMAGES
     from keras_refinenet.export.saved_model import DEFAULT_MAX_PIXELS
 
     parser = subparsers.add_parser(
         "export",
-        help="export a preset as a TensorFlow Serving SavedModel",
+        help="export a preset (SavedModel, ONNX, LiteRT, OpenVINO)",
         description="Writes MODEL_BASE/VERSION/, a SavedModel with the "
         f"signatures {IMAGES_SIGNATURE} (uint8 images) and "
         f"{IMAGE_BYTES_SIGNATURE} (encoded PNG/JPEG), ready for "
@@ -45,26 +49,132 @@ def add_parser(subparsers):
         default=DEFAULT_PRECISION,
         help="dtype policy of the exported model",
     )
+    parser.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default=DEFAULT_FORMAT,
+        help="export format; all but saved_model write OUTPUT/model.*",
+    )
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="fixed input size (required by litert and litert-int8)",
+    )
+    parser.add_argument(
+        "--calibration-data",
+        help="litert-int8: folder of images or 'synthetic' (default)",
+    )
+    parser.add_argument(
+        "--num-calibration-images",
+        type=int,
+        default=DEFAULT_CALIBRATION_IMAGES,
+        help="litert-int8: calibration images used",
+    )
+    parser.add_argument(
+        "--verify",
+        metavar="DATA",
+        help="run the export in its runtime on DATA (folder, folder with "
+        "images/ and masks/, or 'synthetic') and compare with Keras; "
+        "exit 1 past the tolerances",
+    )
+    parser.add_argument(
+        "--verify-images",
+        type=int,
+        default=verify.DEFAULT_VERIFY_IMAGES,
+        help="images used by --verify",
+    )
+    parser.add_argument(
+        "--max-relative-difference",
+        type=float,
+        default=verify.DEFAULT_MAX_RELATIVE_DIFFERENCE,
+        help="float formats: largest logit difference / largest logit",
+    )
+    parser.add_argument(
+        "--min-argmax-agreement",
+        type=float,
+        default=verify.DEFAULT_MIN_ARGMAX_AGREEMENT,
+        help="float formats: smallest fraction of equal argmax pixels",
+    )
+    parser.add_argument(
+        "--max-mean-iou-drop",
+        type=float,
+        default=verify.DEFAULT_MAX_MEAN_IOU_DROP,
+        help="litert-int8: largest mean IoU loss (0.01 = 1 point)",
+    )
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args):
     """Runs `keras-refinenet export`; returns the exit code."""
-    from keras_refinenet.export.saved_model import export_saved_model
+    from keras_refinenet.export.formats import (
+        LITERT_INT8,
+        SAVED_MODEL,
+        MissingExtraError,
+        check_extra,
+        check_input_size,
+        export_model,
+    )
+    from keras_refinenet.export.verify import verify_export
     from keras_refinenet.models.preset_io import PresetWeightsNotFoundError
     from keras_refinenet.models.refinenet import RefineNet
 
     overrides = {}
     if args.dtype != DEFAULT_PRECISION:
         overrides["dtype"] = args.dtype
+    if args.format == SAVED_MODEL:
+        options = {"version": args.version, "max_pixels": args.max_pixels}
+    elif args.format == LITERT_INT8:
+        options = {"num_calibration_images": args.num_calibration_images}
+    else:
+        options = {}
     try:
+        # Argument and extra errors before the model is loaded.
+        check_input_size(args.format, args.input_size)
+        check_extra(args.format)
+        if args.verify:
+            check_extra(args.format, runtime=True)
         model = RefineNet.from_preset(args.preset, **overrides)
-        path = export_saved_model(
-            model, args.output, version=args.version, max_pixels=args.max_pixels
+        path = export_model(
+            model,
+            args.output,
+            format=args.format,
+            input_size=args.input_size,
+            calibration_data=args.calibration_data,
+            **options,
         )
-    except (ValueError, FileExistsError, PresetWeightsNotFoundError) as e:
+        if args.format == SAVED_MODEL:
+            print(f"Exported SavedModel version {path.name} to {path}")
+        else:
+            print(f"Exported {args.format} to {path}")
+        if not args.verify:
+            return 0
+        report = verify_export(
+            model,
+            path,
+            args.format,
+            data=args.verify,
+            input_size=args.input_size,
+            num_images=args.verify_images,
+            max_relative_difference=args.max_relative_difference,
+            min_argmax_agreement=args.min_argmax_agreement,
+            max_mean_iou_drop=args.max_mean_iou_drop,
+        )
+    except (
+        ValueError,
+        FileExistsError,
+        PresetWeightsNotFoundError,
+        MissingExtraError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"Exported SavedModel version {path.name} to {path}")
+    print(json.dumps(report, indent=2))
+    if not report["passed"]:
+        print(
+            f"error: verify failed: {'; '.join(report['failures'])}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
