@@ -885,6 +885,126 @@ def derive_decoder_architecture(dag, path=""):
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class DecoderConvRoles:
+    """The decoder's conv layers by role, found by walking its graph.
+
+    Args:
+        projections: per path (path 1 first), the conv reading its input.
+        adaptive_units: per path, `(conv_with_bias, conv)` per RCU.
+        fusion: per block, `(source, conv)` per fused input in the fusion
+            sum's input order (`source` is `"path{p}"` or `"block{g}"`);
+            empty for a one-input block.
+        pooling: per block, the chained-pooling convs, stage 1 first.
+        output_units: per block, `(conv_with_bias, conv)` per RCU.
+    """
+
+    projections: tuple
+    adaptive_units: tuple
+    fusion: tuple
+    pooling: tuple
+    output_units: tuple
+
+
+def _rcu_convs(graph, var):
+    units = []
+    while True:
+        total, _ = graph.match_rcu(var)
+        if total is None:
+            return tuple(units), var
+        conv2 = graph.dag.producers()[
+            next(name for name in total.inputs if name != var)
+        ]
+        relu2 = graph.dag.producers()[conv2.inputs[0]]
+        conv1 = graph.dag.producers()[relu2.inputs[0]]
+        units.append((conv1, conv2))
+        var = total.outputs[0]
+
+
+def _pooling_convs(graph, var):
+    relu = graph.single(var, (RELU,))
+    if relu is None:
+        return (), var
+    current, convs = relu.outputs[0], []
+    while True:
+        steps = graph.users(current, (CONV, POOLING))
+        if len(steps) != 1:
+            break
+        step = steps[0]
+        if step.type == POOLING:
+            conv = graph.single(step.outputs[0], (CONV,))
+            current = conv.outputs[0]
+        else:
+            conv = step
+            current = graph.single(conv.outputs[0], (POOLING,)).outputs[0]
+        convs.append(conv)
+    if not convs:
+        return (), var
+    total = next(
+        layer
+        for layer in graph.users(relu.outputs[0], (FUSION_SUM, SUM))
+        if len(layer.inputs) == len(convs) + 1
+    )
+    return tuple(convs), total.outputs[0]
+
+
+def decoder_conv_roles(dag, path=""):
+    """Finds every decoder conv's role by walking the decoder graph.
+
+    The walk follows the same structure as `derive_decoder_architecture`
+    (input projection, RCU chains, fusion convs into a sum, the chained
+    pooling, output RCUs), so a converter maps parameters by their place
+    in the graph, not by their names.
+
+    Args:
+        dag: the decoder `DagNetwork`.
+        path: the file, for error messages.
+
+    Returns:
+        A `DecoderConvRoles`.
+
+    Raises:
+        MatconvnetCheckpointError: the graph is not a RefineNet cascade.
+    """
+    architecture = derive_decoder_architecture(dag, path)
+    graph = _Graph(dag, path)
+    producers = dag.producers()
+    projections, adaptive, sources = [], [], {}
+    for index, var in enumerate(architecture.path_inputs, start=1):
+        conv = graph.single(var, (CONV,))
+        units, end = _rcu_convs(graph, conv.outputs[0])
+        projections.append(conv)
+        adaptive.append(units)
+        sources[end] = f"path{index}"
+    fusion, pooling, output = [], [], []
+    current = next(iter(sources))
+    for block in architecture.blocks:
+        if len(block.inputs) > 1:
+            fusion_convs = graph.users(current, (CONV,))
+            total = graph.single(fusion_convs[0].outputs[0], (FUSION_SUM, SUM))
+            convs = [producers[name] for name in total.inputs]
+            fusion.append(
+                tuple((sources[conv.inputs[0]], conv) for conv in convs)
+            )
+            after = total.outputs[0]
+        else:
+            fusion.append(())
+            after = current
+        convs, after = _pooling_convs(graph, after)
+        pooling.append(convs)
+        units, end = _rcu_convs(graph, after)
+        output.append(units)
+        sources[end] = f"block{block.index}"
+        current = end
+    return DecoderConvRoles(
+        projections=tuple(projections),
+        adaptive_units=tuple(adaptive),
+        fusion=tuple(fusion),
+        pooling=tuple(pooling),
+        output_units=tuple(output),
+    )
+
+
 def derive_backbone_architecture(dag, path=""):
     """Derives the ResNet's stages from a backbone DAG's graph.
 
