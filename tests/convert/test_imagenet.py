@@ -67,8 +67,8 @@ def _reference_features(source, image):
 
 
 def _converted_features(model, image):
-    normalized = model.image_normalization(image)
-    return [np.asarray(x) for x in model.feature_extractor([normalized])]
+    normalized = model.preprocessor(image)
+    return [np.asarray(x) for x in model.backbone.image_encoder(normalized)]
 
 
 def test_layer_names_map_to_keras_cv():
@@ -128,6 +128,7 @@ def test_keras_hub_preset_directory_is_usable(tmp_path, rng):
     image = random_image(41, 53)
     assert model(image).shape == (1, 41, 53, 3)
     weights = backbone.get_layer("stack2_block1_2_conv").get_weights()[0]
-    loaded = model.backbone.get_layer("stack2_block1_2_conv").get_weights()[0]
+    encoder = model.backbone.image_encoder
+    loaded = encoder.get_layer("stack2_block1_2_conv").get_weights()[0]
     np.testing.assert_array_equal(weights, loaded)
     assert model.image_mean == [0.485, 0.456, 0.406]

@@ -72,7 +72,7 @@ def resnet101_conversion(tmp_path_factory):
 
 def test_named_parameters_land_in_the_right_layers(resnet101_conversion):
     params, model = resnet101_conversion
-    backbone = model.backbone
+    backbone = model.backbone.image_encoder
     np.testing.assert_array_equal(
         backbone.get_layer("v2_stack_2_block23_3_conv").get_weights()[0],
         params["res4b22_branch2c_filter"],
@@ -93,12 +93,12 @@ def test_named_parameters_land_in_the_right_layers(resnet101_conversion):
     kernel, bias = model.get_layer("classifier").get_weights()
     np.testing.assert_array_equal(kernel, params["clf_conv_filter"])
     np.testing.assert_array_equal(bias, params["clf_conv_bias"])
-    crp = model.get_layer("refinenet_block2").crp
+    crp = model.backbone.get_layer("refinenet_block2").crp
     np.testing.assert_array_equal(
         crp.convs[2].get_weights()[0],
         params["mflow_conv_g2_pool_3_outvar_dimred_filter"],
     )
-    assert model.crp_conv_before_pool
+    assert model.backbone.crp_conv_before_pool
     assert model.image_mean == [120.0, 110.0, 100.0]
     assert model.image_scale == 1.0
 
@@ -106,7 +106,7 @@ def test_named_parameters_land_in_the_right_layers(resnet101_conversion):
 def test_batchnorm_computes_the_matconvnet_formula(resnet101_conversion):
     """vl_nnbnorm with moments: mult * (x - mean) / sigma + bias."""
     params, model = resnet101_conversion
-    layer = model.backbone.get_layer("conv1_bn")
+    layer = model.backbone.image_encoder.get_layer("conv1_bn")
     x = np.random.default_rng(1).normal(size=(2, 5, 5, 64)).astype("float32")
     moments = params["bn_conv1_moments"]
     expected = (

@@ -61,6 +61,11 @@ def _converted_pair(light_weight):
     return reference, model
 
 
+def keras_logits(model, image):
+    """Logits of raw 0..255 pixels: the preprocessor, then the network."""
+    return np.asarray(model(model.preprocessor(image)))
+
+
 @pytest.fixture(scope="module")
 def refinenet50_pair():
     return _converted_pair(light_weight=False)
@@ -78,7 +83,7 @@ def test_resnet50_logits_match_reference(converted_pair, size):
     reference, model = converted_pair
     image = random_image(*size)
     expected = _torch_logits(reference, image)
-    actual = np.asarray(model(image))
+    actual = keras_logits(model, image)
     assert expected.shape == (1, (size[0] + 3) // 4, (size[1] + 3) // 4, 5)
     assert relative_error(expected, actual) < RELATIVE_TOLERANCE
 
@@ -94,7 +99,7 @@ def test_tolerance_detects_wrong_upsampling(refinenet50_pair):
         upsample_output=False,
         align_corners=False,
     )
-    assert relative_error(expected, np.asarray(wrong(image))) > 1e-3
+    assert relative_error(expected, keras_logits(wrong, image)) > 1e-3
 
 
 def test_tolerance_detects_ignored_batchnorm_statistics(refinenet50_pair):
@@ -109,14 +114,14 @@ def test_tolerance_detects_ignored_batchnorm_statistics(refinenet50_pair):
         state_dict,
         upsample_output=False,
     )
-    assert relative_error(expected, np.asarray(wrong(image))) > 1e-3
+    assert relative_error(expected, keras_logits(wrong, image)) > 1e-3
 
 
 def test_full_size_output_is_upsampled_stride4_logits():
     reference = _reference(50, light_weight=True, seed=1)
     model = convert_light_weight_refinenet(state_dict_arrays(reference))
     image = random_image(65, 97)
-    logits = np.asarray(model(image))
+    logits = keras_logits(model, image)
     assert logits.shape == (1, 65, 97, NUM_CLASSES)
     # align_corners=True: the image corners equal the stride-4 corners.
     expected = _torch_logits(reference, image)
@@ -142,7 +147,7 @@ def test_refinenet101_logits_match_reference():
     for size in IMAGE_SIZES:
         image = random_image(*size, seed=3)
         expected = _torch_logits(reference, image)
-        assert relative_error(expected, np.asarray(model(image))) < (
+        assert relative_error(expected, keras_logits(model, image)) < (
             RELATIVE_TOLERANCE
         )
 
@@ -155,7 +160,7 @@ def test_light_weight_deep_logits_match_reference(depth):
     )
     image = random_image(65, 97)
     expected = _torch_logits(reference, image)
-    assert relative_error(expected, np.asarray(model(image))) < (
+    assert relative_error(expected, keras_logits(model, image)) < (
         RELATIVE_TOLERANCE
     )
 
@@ -164,7 +169,8 @@ def test_depth_and_classes_are_inferred():
     reference = _reference(50, light_weight=True)
     model = convert_state_dict(state_dict_arrays(reference), light_weight=True)
     assert model.num_classes == NUM_CLASSES
-    assert model.backbone.stackwise_num_blocks == [3, 4, 6, 3]
+    arguments = model.backbone.image_encoder_arguments
+    assert arguments["stackwise_num_blocks"] == [3, 4, 6, 3]
 
 
 def test_light_weight_checkpoint_refused_as_refinenet():

@@ -325,3 +325,22 @@ def test_compile_defaults_delegate_to_training_defaults():
     labels = np.random.default_rng(2).integers(0, 3, (2, SIZE, SIZE))
     history = model.fit(images, labels, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_import_loads_no_data_training_or_inference_modules():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, keras_refinenet; print(sorted(m for m in sys.modules "
+        "if m.startswith(('keras_refinenet.data', "
+        "'keras_refinenet.training', 'keras_refinenet.inference'))))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pathlib.Path(__file__).parents[2],
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"

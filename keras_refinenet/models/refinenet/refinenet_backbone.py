@@ -132,7 +132,9 @@ class RefineNetBackbone(keras_hub.models.Backbone):
 
     >>> import numpy as np
     >>> from keras_refinenet.models.encoders import resnet_backbone
-    >>> backbone = RefineNetBackbone(resnet_backbone(50), top_filters=32,
+    >>> encoder = resnet_backbone(None, filters=(8, 8, 16, 16),
+    ...                           blocks=(1, 1, 1, 1))
+    >>> backbone = RefineNetBackbone(encoder, top_filters=32,
     ...                              decoder_filters=16)
     >>> backbone.predict(np.zeros((1, 64, 96, 3)), verbose=0).shape
     (1, 16, 24, 16)

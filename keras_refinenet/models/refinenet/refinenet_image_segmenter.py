@@ -97,7 +97,9 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
 
     >>> import numpy as np
     >>> from keras_refinenet.models.encoders import resnet_backbone
-    >>> backbone = RefineNetBackbone(resnet_backbone(50), top_filters=32,
+    >>> encoder = resnet_backbone(None, filters=(8, 8, 16, 16),
+    ...                           blocks=(1, 1, 1, 1))
+    >>> backbone = RefineNetBackbone(encoder, top_filters=32,
     ...                              decoder_filters=16)
     >>> model = RefineNetImageSegmenter(backbone, num_classes=3,
     ...                                 preprocessor=build_preprocessor())
