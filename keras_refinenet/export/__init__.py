@@ -2,7 +2,7 @@
 
 `export_model(model, output, format=...)` writes any of them and
 `verify_export` runs the file in its runtime against the Keras model.
-Importing this package imports no framework.
+The converters and runtimes are imported by the functions that use them.
 """
 
 from keras_refinenet.export.formats import (

@@ -351,7 +351,8 @@ def verify_export(
         num_images: at most this many images.
         threads: runtime CPU threads.
         report_path: where to write the JSON report; default
-            `verify_report.json` next to the export.
+            `verify_report.json` next to the export (in the model base
+            folder for a SavedModel version).
         **tolerances: `max_relative_difference`, `min_argmax_agreement`,
             `max_mean_iou_drop` (see `compare_logits`).
 
@@ -391,8 +392,8 @@ def verify_export(
     )
     report = {"format": format, "file": str(path), **report}
     if report_path is None:
-        folder = path if path.is_dir() else path.parent
-        report_path = folder / REPORT_FILE
+        # Next to the file, or next to the SavedModel version folder.
+        report_path = path.parent / REPORT_FILE
     pathlib.Path(report_path).write_text(json.dumps(report, indent=2) + "\n")
     report["report_path"] = str(report_path)
     return report
