@@ -45,6 +45,15 @@ EXPECTED = {
         ["Stand-in TensorFlow Serving", "the server refused it"],
         ["image_0_overlay.png", "image_1_overlay.png"],
     ),
+    "export_every_format.py": (
+        ["--output", "{out}"],
+        ["exported and ran litert-int8", "| openvino |"],
+        [
+            "onnx/model.onnx",
+            "litert_int8/model_int8.tflite",
+            "openvino/model.xml",
+        ],
+    ),
     "multi_worker_train.py": (
         [],
         ["worker_0: done, chief=True", "worker_1: done, chief=False"],
