@@ -140,3 +140,20 @@ def test_fixed_size_formats_need_an_input_size(model, tmp_path):
     for format in ("litert", "litert-int8"):
         with pytest.raises(ValueError, match="input_size"):
             export_model(model, tmp_path, format=format)
+
+
+def test_int8_verify_reports_the_mean_iou_drop_on_demo_data(model, int8_file):
+    import json
+
+    from keras_refinenet.export import verify_export
+
+    report = verify_export(
+        model, int8_file, "litert-int8", "demo", INPUT_SIZE, num_images=2
+    )
+    assert report["mean_iou_against"] == "masks"
+    assert report["mean_iou_drop"] == pytest.approx(
+        report["mean_iou_keras"] - report["mean_iou_export"]
+    )
+    assert set(report["tolerances"]) == {"max_mean_iou_drop"}
+    saved = json.loads((int8_file.parent / "verify_report.json").read_text())
+    assert saved["mean_iou_drop"] == report["mean_iou_drop"]
