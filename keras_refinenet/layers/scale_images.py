@@ -42,7 +42,11 @@ class ScaleImages(keras.layers.Layer):
             bicubic with antialiasing when shrinking).
         round_to_uint8: `matlab_bicubic` only: round to 0..255 integers
             after each axis, as MATLAB does for a uint8 image (the input
-            must hold 0..255 pixel values).
+            must hold 0..255 pixel values, see `pixel_offset`).
+        pixel_offset: added before the uint8 rounding and subtracted
+            after it, for inputs that are pixels minus a constant: with
+            images normalized as `pixels - 128` (the authors' mean),
+            `pixel_offset=128` rounds and clips the pixels themselves.
         size_rounding: `"round"` (output `round(size * scale)`; bicubic maps
             each axis by `output / input`, MATLAB `imresize(x, [h w])`) or
             `"ceil"` (output `ceil(size * scale)`; bicubic maps by `scale`
@@ -60,6 +64,12 @@ class ScaleImages(keras.layers.Layer):
     >>> y = matlab(np.full((1, 37, 45, 3), 200.0, "float32"))
     >>> tuple(y.shape), float(np.asarray(y).max())
     ((1, 44, 54, 3), 200.0)
+    >>> centred = ScaleImages(
+    ...     1.2, interpolation="matlab_bicubic", round_to_uint8=True,
+    ...     pixel_offset=128,
+    ... )
+    >>> float(np.asarray(centred(np.full((1, 5, 5, 3), -0.4, "float32"))).max())
+    0.0
     """
 
     def __init__(
@@ -69,6 +79,7 @@ class ScaleImages(keras.layers.Layer):
         interpolation="bilinear",
         round_to_uint8=False,
         size_rounding="round",
+        pixel_offset=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -88,6 +99,7 @@ class ScaleImages(keras.layers.Layer):
         self.interpolation = interpolation
         self.round_to_uint8 = bool(round_to_uint8)
         self.size_rounding = size_rounding
+        self.pixel_offset = float(pixel_offset)
 
     def _scaled(self, size):
         if isinstance(size, int):
@@ -116,13 +128,19 @@ class ScaleImages(keras.layers.Layer):
                 interpolation=self.interpolation,
                 align_corners=self.align_corners,
             )
-        return resize_images(
+        offset = self.pixel_offset if self.round_to_uint8 else 0.0
+        if offset:
+            images = images + ops.cast(offset, images.dtype)
+        resized = resize_images(
             images,
             size,
             interpolation=self.interpolation,
             scale=self.scale if self.size_rounding == "ceil" else None,
             round_to_uint8=self.round_to_uint8,
         )
+        if offset:
+            resized = resized - ops.cast(offset, resized.dtype)
+        return resized
 
     def compute_output_shape(self, input_shape):
         def scaled(dim):
@@ -140,6 +158,7 @@ class ScaleImages(keras.layers.Layer):
                 "interpolation": self.interpolation,
                 "round_to_uint8": self.round_to_uint8,
                 "size_rounding": self.size_rounding,
+                "pixel_offset": self.pixel_offset,
             }
         )
         return config

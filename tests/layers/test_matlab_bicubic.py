@@ -531,3 +531,16 @@ def test_scale_images_matches_matlab(rng, size_rounding, in_size, scale):
         }
     _assert_uint8_equal(got, pixels, **kwargs)
     assert layer.compute_output_shape((2, *in_size, 3)) == got.shape
+
+
+def test_scale_images_pixel_offset_rounds_the_pixels(rng):
+    """Images normalized as `pixels - 128` round as the pixels would."""
+    pixels = np.round(rng.uniform(0, 255, size=(1, 23, 31, 3)))
+    layer = ScaleImages(
+        1.2, interpolation=BICUBIC, round_to_uint8=True, pixel_offset=128
+    )
+    got = np.asarray(layer(pixels.astype("float32") - 128.0)) + 128.0
+    _assert_uint8_equal(got, pixels, output_size=(28, 37))
+    config = layer.get_config()
+    assert config["pixel_offset"] == 128.0
+    assert ScaleImages.from_config(config).pixel_offset == 128.0
