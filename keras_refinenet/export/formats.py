@@ -2,9 +2,11 @@
 
 Every format except `saved_model` holds one graph, raw RGB pixels in
 (`images`, uint8 `(batch, height, width, 3)`, the model's preprocessor
-included) and logits out (`logits`, float32 `(batch, height, width,
-num_classes)` at the input size). ONNX and OpenVINO keep height and width
-dynamic; LiteRT files have the fixed `input_size` they were exported for.
+included) and the model's logits out (float32, int8 with a scale and zero
+point for `litert-int8`; named `logits` in ONNX and OpenVINO, the
+converter's `Identity` in LiteRT). ONNX and OpenVINO keep batch, height
+and width dynamic; LiteRT files have batch 1 and the fixed `input_size`
+they were exported for.
 """
 
 import importlib.util
