@@ -1,330 +1,490 @@
-"""The authors' MatConvNet RefineNet models (`.mat`) -> `RefineNet`.
+"""The authors' released MatConvNet RefineNet models (`.mat`) -> `RefineNet`.
 
-The MatConvNet release (guosheng/refinenet) builds RefineNet on the
-original Caffe ResNet (stride on the first 1x1 convolution of a
-bottleneck), the layout of keras-cv's ResNet v1, and uses the "improved"
-chained residual pooling (convolution before pooling).
+The 14 released models of guosheng/refinenet (ResNet-101 and ResNet-152
+for 7 datasets) are MATLAB v7.3 files holding the `net_config` handle
+object (`keras_refinenet.convert.matconvnet_checkpoint` reads them, or the
+legacy folder layout, without MATLAB and without running anything from the
+file). The model is built from what the file says:
 
-The file is read with `scipy.io.loadmat` as plain arrays (no code runs):
-a struct `net` (or the top level) with a `params` struct array of `name`
-and `value`, as `dagnn.DagNN.saveobj` writes it. MATLAB v7.3 files (HDF5)
-and MATLAB objects cannot be read this way; re-save the DagNN's `params`
-with `save(file, 'net', '-v7')` where `net.params = dag.params`.
+- the image encoder from the ResNet DagNN: stages and widths from its
+  graph and parameters, MatConvNet's symmetric padding
+  (`MatConvNetResNetBackbone`), BatchNorm from `moments` = [mean, sigma];
+- the decoder from the refinement DagNN's graph: paths and widths, RCUs
+  per path, the chained pooling's order (original pool-then-conv or
+  improved conv-then-pool), stage count and window, output RCUs; every
+  parameter is mapped by its place in the graph (`decoder_conv_roles`),
+  not by its name;
+- the classifier of the loss group with every output channel, the `void`
+  channel included;
+- the authors' test computation (`main/my_get_batch_ds_info.m`,
+  `main/My_sum_layer.m`, `main/my_resize.m`, `main/my_gen_seg_result.m`):
+  the image resized by `net_input_img_scales` (1.2) with MATLAB
+  `imresize` bicubic and rounded to uint8, mean 128 subtracted with no
+  scaling, MATLAB bicubic fusion upsampling (the authors' GPU semantics by
+  default: one factor then a top-left crop), and the output
+  `max(log softmax, -20)` resized bicubically to the image size.
 
-Parameter names:
-- backbone: the MatConvNet/Caffe ResNet names, `conv1_filter`,
-  `bn_conv1_{mult,bias,moments}`, `res4b22_branch2a_filter`,
-  `bn4b22_branch2a_moments`, ... (`moments` holds mean and sigma =
-  sqrt(variance + epsilon) per channel).
-- decoder: the key of the authors' PyTorch port with its `.0.` container
-  level dropped and dots as underscores, plus `_filter`/`_bias`
-  (`adapt_stage1_b_1_conv_filter`, `mflow_conv_g1_pool_1_outvar_dimred_filter`,
-  `clf_conv_filter`). This naming is inferred from the PyTorch port, not
-  checked against a released file; the converter lists every name it does
-  not find, so a file with other names is refused, never half-converted.
-
-Exactness: the weights are mapped exactly (filters are HWIO in
-MatConvNet as in Keras; BatchNorm sigma -> variance = sigma^2 - epsilon).
-The first convolution is padded by 3 on every side in MatConvNet and
-"same" in keras-cv: identical when height and width are 1 modulo 4, a
-one-pixel shift of the stem otherwise, which changes the logits near the
-image border only.
+A file whose graph is not the released cascade, or whose parameters do not
+match it, is refused with the first differences listed; nothing is loaded
+unless everything matches.
 """
 
 import os
+import re
 
 import numpy as np
 
-from keras_refinenet.convert.checkpoints import (
-    CheckpointMismatchError,
-    check_state_dict,
+from keras_refinenet.convert.checkpoints import CheckpointMismatchError
+from keras_refinenet.convert.matconvnet_checkpoint import (
+    BATCH_NORM,
+    IMPROVED_POOLING,
+    check_architecture,
+    decoder_conv_roles,
+    load_matconvnet_checkpoint,
 )
-from keras_refinenet.convert.refinenet_pytorch import decoder_pairs
-from keras_refinenet.models.encoders.pyramid import resnet_backbone
-from keras_refinenet.models.presets import (
-    MATCONVNET_ARCHITECTURE,
-    MATCONVNET_NORMALIZATION,
+from keras_refinenet.data.refinenet_release import (
+    RELEASED_DATASETS,
+    released_file_name,
 )
-from keras_refinenet.models.refinenet import RefineNet
+from keras_refinenet.layers.resize import MATLAB_BICUBIC, PER_AXIS, UNIFORM_CROP
+from keras_refinenet.models.encoders.matconvnet_resnet import (
+    MatConvNetResNetBackbone,
+    set_matconvnet_weights,
+)
+from keras_refinenet.models.refinenet import (
+    RefineNetBackbone,
+    RefineNetImageSegmenter,
+)
+from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
+    build_preprocessor,
+)
 
-AVERAGE_IMAGE_KEY = "averageImage"
+# The authors subtract one mean from every RGB channel of 0..255 pixels and
+# do not scale (`data_norm_info.image_mean`, `main/my_get_batch_ds_info.m`).
+AUTHORS_IMAGE_MEAN = 128.0
+AUTHORS_IMAGE_SCALE = 1.0
+AUTHORS_IMAGE_STD = 1.0
+# `my_resize`'s two semantics: on GPU (the authors' demo and results) one
+# factor then a top-left crop, on CPU straight to the target size.
+RESIZE_MODES = {"gpu": UNIFORM_CROP, "cpu": PER_AXIS}
+DEFAULT_RESIZE_MODE = "gpu"
+# The released decoder: 4 paths, fused one per block, coarsest first.
+RELEASED_NUM_PATHS = 4
+STAGE_NAMES = ("2", "3", "4", "5")
 FILTER_SUFFIX = "_filter"
 BIAS_SUFFIX = "_bias"
-BN_SUFFIXES = ("_mult", "_bias", "_moments")
-# keras-cv branch index -> Caffe branch name.
-CAFFE_BRANCHES = {0: "branch1", 1: "branch2a", 2: "branch2b", 3: "branch2c"}
-FIRST_CAFFE_STAGE = 2
-# Stages whose blocks are named a, b1, b2, ... in Caffe ResNet-101/152.
-NUMBERED_STAGES = (3, 4)
-LETTERED_DEPTHS = (50,)
+MAX_LISTED_DIFFERENCES = 10
+_FILE_NAME = re.compile(r"refinenet_res(\d+)_([a-z0-9_]+)\.mat$")
 
 
-def caffe_block_name(stage, block, depth):
-    """Caffe ResNet block name: `a`, `b`, ... or `a`, `b1`, `b2`, ...
+def released_dataset_of(path):
+    """The dataset key of a file named as the authors name their releases.
 
     Args:
-        stage: Caffe stage, 2 to 5.
-        block: block index within the stage, from 0.
-        depth: ResNet depth.
+        path: e.g. `".../refinenet_res101_cityscapes.mat"`.
+
+    Returns:
+        A key of `RELEASED_DATASETS`, or `None` for other names.
 
     Example:
 
-    >>> caffe_block_name(4, 22, 101), caffe_block_name(4, 2, 50)
-    ('b22', 'c')
+    >>> released_dataset_of("refinenet_res152_pascalcontext.mat")
+    'pascal_context'
     """
-    if block == 0:
-        return "a"
-    if depth not in LETTERED_DEPTHS and stage in NUMBERED_STAGES:
-        return f"b{block}"
-    return chr(ord("a") + block)
-
-
-def backbone_param_names(backbone, depth, stackwise_blocks=None):
-    """`(keras_layer, caffe_conv_name, caffe_bn_name)` for a keras-cv ResNet.
-
-    Args:
-        backbone: the ResNet, or a model holding its layers (the cut
-            `RefineNetBackbone.image_encoder`).
-        depth: ResNet depth.
-        stackwise_blocks: blocks per stage; read from `backbone` if `None`.
-    """
-    triples = [
-        (
-            backbone.get_layer("conv1_conv"),
-            backbone.get_layer("conv1_bn"),
-            "conv1",
-            "bn_conv1",
-        )
-    ]
-    if stackwise_blocks is None:
-        stackwise_blocks = backbone.stackwise_blocks
-    for stack, blocks in enumerate(stackwise_blocks):
-        stage = stack + FIRST_CAFFE_STAGE
-        for block in range(blocks):
-            caffe = caffe_block_name(stage, block, depth)
-            for branch, branch_name in CAFFE_BRANCHES.items():
-                if branch == 0 and block > 0:
-                    continue
-                prefix = f"v2_stack_{stack}_block{block + 1}_{branch}"
-                triples.append(
-                    (
-                        backbone.get_layer(f"{prefix}_conv"),
-                        backbone.get_layer(f"{prefix}_bn"),
-                        f"res{stage}{caffe}_{branch_name}",
-                        f"bn{stage}{caffe}_{branch_name}",
-                    )
-                )
-    return triples
-
-
-def decoder_param_name(torch_prefix):
-    """`adapt_stage1_b.0.1_conv` -> `adapt_stage1_b_1_conv`."""
-    return torch_prefix.replace(".0.", "_").replace(".", "_")
-
-
-def load_matconvnet_params(path):
-    """Reads a DagNN `.mat` file's parameters as plain float32 arrays.
-
-    Args:
-        path: the `.mat` file (MATLAB v7 or earlier).
-
-    Returns:
-        A dict from parameter name to `np.ndarray`, plus the image mean
-        under `"averageImage"` when the file's `meta.normalization` has it.
-    """
-    import scipy.io
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"No MatConvNet file at {path}. Received: path={path!r}"
-        )
-    try:
-        contents = scipy.io.loadmat(path)
-    except NotImplementedError as error:
-        raise ValueError(
-            f"{path} is a MATLAB v7.3 (HDF5) file, which cannot be read as "
-            "plain arrays. In MATLAB, save the DagNN parameters with "
-            "`net.params = dag.params; save(file, 'net', '-v7')`."
-        ) from error
-    net = contents.get("net", contents)
-    params = _field(net, "params", path)
-    arrays = {}
-    for param in np.ravel(params):
-        name = str(_field(param, "name", path))
-        arrays[name] = np.asarray(_field(param, "value", path), "float32")
-    average_image = _optional_average_image(net)
-    if average_image is not None:
-        arrays[AVERAGE_IMAGE_KEY] = average_image
-    return arrays
-
-
-def _field(struct, name, path):
-    """A field of a loadmat struct (a dict or a structured array)."""
-    struct = _unwrap(struct)
-    if isinstance(struct, dict) and name in struct:
-        return _unwrap(struct[name])
-    names = getattr(getattr(struct, "dtype", None), "names", None) or ()
-    if name in names:
-        return _unwrap(struct[name])
-    raise CheckpointMismatchError(
-        f"{path} has no `{name}` field where a DagNN file has one; it is "
-        "not a MatConvNet DagNN model saved as plain arrays."
-    )
-
-
-def _unwrap(value):
-    """Removes MATLAB's 1x1 cell/struct wrapping and char-array boxing."""
-    while (
-        isinstance(value, np.ndarray)
-        and value.size == 1
-        and (value.dtype == object or value.dtype.names)
-    ):
-        value = value.reshape(-1)[0]
-    if isinstance(value, np.ndarray) and value.dtype.kind == "U":
-        return str(value.reshape(-1)[0]) if value.size else ""
-    return value
-
-
-def _match_matlab_shapes(params, expected):
-    """MATLAB drops trailing singleton dimensions and keeps vectors 2-D:
-    reshape arrays whose squeezed shapes agree with the expected ones."""
-    for name, shape in expected.items():
-        value = params.get(name)
-        if value is None or tuple(value.shape) == tuple(shape):
-            continue
-        if np.squeeze(value).shape == np.squeeze(np.empty(shape)).shape:
-            params[name] = value.reshape(shape)
-
-
-def _optional_average_image(net):
-    try:
-        meta = _field(net, "meta", "")
-        normalization = _field(meta, "normalization", "")
-        return np.asarray(_field(normalization, "averageImage", ""), "float32")
-    except CheckpointMismatchError:
+    match = _FILE_NAME.search(os.path.basename(os.fspath(path)))
+    if not match:
         return None
+    depth, suffix = int(match.group(1)), match.group(2)
+    for name, info in RELEASED_DATASETS.items():
+        if info.file_suffix == suffix and depth in (101, 152):
+            return name
+    return None
 
 
-def _conv_shapes(name, layer):
-    shapes = {name + FILTER_SUFFIX: tuple(layer.kernel.shape)}
-    if layer.use_bias:
-        shapes[name + BIAS_SUFFIX] = tuple(layer.bias.shape)
-    return shapes
+def _refuse(path, differences):
+    listed = "; ".join(differences[:MAX_LISTED_DIFFERENCES])
+    raise CheckpointMismatchError(
+        f"{path}: not the released RefineNet cascade "
+        f"({len(differences)} differences, nothing loaded): {listed}"
+    )
 
 
-def _set_batchnorm(layer, params, name):
-    sigma = params[name + "_moments"][:, 1]
-    variance = sigma.astype("float64") ** 2 - layer.epsilon
-    if np.any(variance < 0):
-        raise CheckpointMismatchError(
-            f"{name}_moments has sigma below sqrt(epsilon={layer.epsilon}); "
-            "Keras cannot reproduce it. "
-            f"Received: min sigma={sigma.min()}"
+def _uniform(path, name, values):
+    values = sorted(set(values), key=str)
+    if len(values) != 1:
+        _refuse(path, [f"{name} differs between blocks: {values}"])
+    return values[0]
+
+
+def _encoder_arguments(checkpoint):
+    params = checkpoint.backbone.params
+    stage_blocks = checkpoint.backbone_architecture.stage_blocks
+    if len(stage_blocks) != len(STAGE_NAMES):
+        _refuse(
+            checkpoint.path,
+            [f"ResNet with {len(stage_blocks)} stages, expected 4"],
         )
-    layer.set_weights(
-        [
-            params[name + "_mult"],
-            params[name + "_bias"],
-            params[name + "_moments"][:, 0],
-            variance.astype("float32"),
-        ]
-    )
-
-
-def _set_conv(layer, params, name):
-    weights = [params[name + FILTER_SUFFIX]]
-    if layer.use_bias:
-        weights.append(params[name + BIAS_SUFFIX])
-    layer.set_weights(weights)
-
-
-def matconvnet_refinenet(depth, num_classes, **kwargs):
-    """A randomly initialised RefineNet in the MatConvNet layout."""
-    config = {**MATCONVNET_NORMALIZATION, **MATCONVNET_ARCHITECTURE}
-    config.update(kwargs)
-    return RefineNet(
-        resnet_backbone(depth, library="keras_cv"),
-        num_classes=num_classes,
-        **config,
-    )
-
-
-def _encoder_param_names(model, depth):
-    backbone = model.backbone
-    return backbone_param_names(
-        backbone.image_encoder,
-        depth,
-        backbone.image_encoder_arguments["stackwise_blocks"],
-    )
-
-
-def expected_params(model, depth):
-    """Parameter name -> shape that `convert_matconvnet` needs."""
-    shapes = {}
-    for conv, bn, conv_name, bn_name in _encoder_param_names(model, depth):
-        shapes.update(_conv_shapes(conv_name, conv))
-        channels = bn.gamma.shape[0]
-        shapes.update(
-            {
-                bn_name + "_mult": (channels,),
-                bn_name + "_bias": (channels,),
-                bn_name + "_moments": (channels, 2),
-            }
+    missing = [
+        f"res{stage}a_branch2a{FILTER_SUFFIX}"
+        for stage in STAGE_NAMES
+        if f"res{stage}a_branch2a{FILTER_SUFFIX}" not in params
+    ]
+    if "conv1" + FILTER_SUFFIX not in params:
+        missing.insert(0, "conv1" + FILTER_SUFFIX)
+    if missing:
+        _refuse(checkpoint.path, [f"missing {name}" for name in missing])
+    epsilons = {
+        layer.number("epsilon")
+        for layer in checkpoint.backbone.layers
+        if layer.type == BATCH_NORM and layer.number("epsilon") is not None
+    }
+    arguments = {
+        "stackwise_num_blocks": list(stage_blocks),
+        "stackwise_num_filters": [
+            int(np.shape(params[f"res{stage}a_branch2a{FILTER_SUFFIX}"])[-1])
+            for stage in STAGE_NAMES
+        ],
+        "input_conv_filters": int(
+            np.shape(params["conv1" + FILTER_SUFFIX])[-1]
+        ),
+        "conv1_use_bias": "conv1" + BIAS_SUFFIX in params,
+    }
+    if epsilons:
+        arguments["batchnorm_epsilon"] = _uniform(
+            checkpoint.path, "BatchNorm epsilon", epsilons
         )
-    for layer, prefix in decoder_pairs(model):
-        shapes.update(_conv_shapes(decoder_param_name(prefix), layer))
-    return shapes
+    return arguments
 
 
-def convert_matconvnet(params_or_path, depth=101, num_classes=None, **kwargs):
-    """Converts a MatConvNet RefineNet to a `RefineNet`.
+def _decoder_arguments(checkpoint):
+    architecture = checkpoint.architecture
+    path = checkpoint.path
+    differences = []
+    if architecture.num_paths != RELEASED_NUM_PATHS:
+        differences.append(
+            f"{architecture.num_paths} decoder paths, expected 4"
+        )
+    for index, block in enumerate(architecture.blocks, start=1):
+        expected = (
+            ("path1",) if index == 1 else (f"block{index - 1}", f"path{index}")
+        )
+        if sorted(block.inputs) != sorted(expected):
+            differences.append(
+                f"block {index} fuses {list(block.inputs)}, "
+                f"expected {list(expected)}"
+            )
+        if block.pool_stages and block.pool_stride not in ((1,), (1, 1)):
+            differences.append(
+                f"block {index} pools with stride {block.pool_stride}"
+            )
+        if any(kernel != (3, 3) for kernel in block.kernel_sizes):
+            differences.append(
+                f"block {index} has kernels {list(block.kernel_sizes)}"
+            )
+    widths = architecture.path_widths
+    if len(set(widths[1:])) > 1:
+        differences.append(f"path widths {list(widths)}")
+    if differences:
+        _refuse(path, differences)
+    blocks = architecture.blocks
+    order = _uniform(path, "pooling order", [b.pooling_order for b in blocks])
+    pool_size = _uniform(path, "pool size", [b.pool_size for b in blocks])
+    return {
+        "top_filters": int(widths[0]),
+        "decoder_filters": int(widths[1]),
+        "adaptive_units": _uniform(
+            path, "RCUs per path", architecture.adapt_rcus
+        ),
+        "crp_stages": _uniform(
+            path, "pooling stages", [b.pool_stages for b in blocks]
+        ),
+        "output_units": _uniform(
+            path, "output RCUs", [b.output_rcus for b in blocks]
+        ),
+        "crp_pool_size": int(pool_size[0]),
+        "crp_conv_before_pool": order == IMPROVED_POOLING,
+    }
+
+
+def matconvnet_model_arguments(checkpoint, resize_mode=DEFAULT_RESIZE_MODE):
+    """The `RefineNet` parts that compute what a checkpoint computes.
 
     Args:
-        params_or_path: a `.mat` path or the dict of
-            `load_matconvnet_params`.
-        depth: ResNet depth of the model.
-        num_classes: classes; read from `clf_conv_filter` when `None`.
-        **kwargs: more `RefineNet` arguments.
+        checkpoint: a `MatconvnetCheckpoint`.
+        resize_mode: `"gpu"` (the authors' released results: one factor
+            then a top-left crop) or `"cpu"` (bicubic straight to the
+            target size) semantics of the authors' `my_resize`.
 
     Returns:
-        The converted `RefineNet` (keras-cv backbone, Caffe layout).
+        `(encoder, backbone, task, preprocessor)` argument dicts.
+    """
+    if resize_mode not in RESIZE_MODES:
+        raise ValueError(
+            f"`resize_mode` must be one of {sorted(RESIZE_MODES)}. "
+            f"Received: resize_mode={resize_mode!r}"
+        )
+    scales = tuple(checkpoint.input_scales) or (1.0,)
+    if len(scales) != 1:
+        _refuse(
+            checkpoint.path,
+            [f"net_input_img_scales={list(scales)}: one scale expected"],
+        )
+    backbone = {
+        **_decoder_arguments(checkpoint),
+        "projection_kernel_size": 3,
+        "fusion_kernel_size": 3,
+        "crp_kernel_size": 3,
+        "rcu_kernel_size": 3,
+        "backbone_dropout": 0.5,
+        "interpolation": MATLAB_BICUBIC,
+        "scale_mode": RESIZE_MODES[resize_mode],
+        "input_scales": list(scales),
+        "round_scaled_images": scales[0] != 1.0,
+        "pixel_offset": AUTHORS_IMAGE_MEAN,
+    }
+    classifier = checkpoint.classifier
+    task = {
+        "num_classes": int(checkpoint.num_classes),
+        "classifier_kernel_size": int(np.shape(classifier.filters)[0]),
+        "classifier_dropout": float(classifier.dropout_rate or 0.0),
+        "output_interpolation": MATLAB_BICUBIC,
+    }
+    preprocessor = {
+        "image_scale": AUTHORS_IMAGE_SCALE,
+        "mean": [AUTHORS_IMAGE_MEAN] * 3,
+        "std": [AUTHORS_IMAGE_STD] * 3,
+    }
+    return _encoder_arguments(checkpoint), backbone, task, preprocessor
+
+
+def _conv_assignments(layer, matlab_conv, params, differences):
+    """(variable, value) pairs for a Keras conv from a DagNN conv layer."""
+    names = list(matlab_conv.params)
+    values = [params.get(name) for name in names]
+    if any(value is None for value in values):
+        differences.append(f"{matlab_conv.name}: parameters {names} missing")
+        return []
+    kernel = np.asarray(values[0], "float32")
+    if kernel.ndim < 4:
+        kernel = kernel.reshape(kernel.shape + (1,) * (4 - kernel.ndim))
+    pairs = [(layer.kernel, kernel)]
+    if layer.use_bias:
+        if len(values) < 2:
+            differences.append(f"{matlab_conv.name}: no bias for {layer.name}")
+            return []
+        pairs.append((layer.bias, np.asarray(values[1], "float32").ravel()))
+    elif len(values) > 1:
+        differences.append(f"{matlab_conv.name}: a bias {layer.name} lacks")
+    for variable, value in pairs:
+        if tuple(variable.shape) != value.shape:
+            differences.append(
+                f"{names[0]} has size {value.shape}, {layer.name} needs "
+                f"{tuple(variable.shape)}"
+            )
+    return pairs
+
+
+def _rcu_assignments(rcu, units, params, differences):
+    if rcu is None:
+        if units:
+            differences.append(f"{len(units)} RCUs the model lacks")
+        return []
+    if len(units) * 2 != len(rcu.convs):
+        differences.append(
+            f"{len(units)} RCUs for {rcu.name} with {len(rcu.convs) // 2}"
+        )
+        return []
+    pairs = []
+    for index, (first, second) in enumerate(units):
+        pairs += _conv_assignments(
+            rcu.convs[2 * index], first, params, differences
+        )
+        pairs += _conv_assignments(
+            rcu.convs[2 * index + 1], second, params, differences
+        )
+    return pairs
+
+
+def _decoder_assignments(model, checkpoint, differences):
+    roles = decoder_conv_roles(checkpoint.decoder, checkpoint.path)
+    params = checkpoint.decoder.params
+    backbone = model.backbone
+    pairs = []
+    for level, conv in enumerate(roles.projections, start=1):
+        pairs += _conv_assignments(
+            backbone.projections[0][level - 1], conv, params, differences
+        )
+    for index, block in enumerate(backbone.refinenet_blocks):
+        path_source = f"path{index + 1}"
+        pairs += _rcu_assignments(
+            block.adaptive_rcus[0],
+            roles.adaptive_units[index],
+            params,
+            differences,
+        )
+        if roles.fusion[index]:
+            # Keras fusion inputs: the path first, the previous block next.
+            by_source = dict(roles.fusion[index])
+            sources = [path_source, f"block{index}"]
+            for conv, source in zip(block.fusion.convs, sources):
+                pairs += _conv_assignments(
+                    conv, by_source[source], params, differences
+                )
+        crp_convs = [] if block.crp is None else block.crp.convs
+        if len(crp_convs) != len(roles.pooling[index]):
+            differences.append(
+                f"block {index + 1}: {len(roles.pooling[index])} pooling "
+                f"convs for {len(crp_convs)}"
+            )
+        for conv, matlab_conv in zip(crp_convs, roles.pooling[index]):
+            pairs += _conv_assignments(conv, matlab_conv, params, differences)
+        pairs += _rcu_assignments(
+            block.output_rcu, roles.output_units[index], params, differences
+        )
+    return pairs
+
+
+def _classifier_assignments(model, checkpoint, differences):
+    classifier = checkpoint.classifier
+    kernel = np.asarray(classifier.filters, "float32")
+    bias = np.asarray(classifier.biases, "float32").ravel()
+    layer = model.classifier
+    pairs = [(layer.kernel, kernel), (layer.bias, bias)]
+    for variable, value in pairs:
+        if tuple(variable.shape) != value.shape:
+            differences.append(
+                f"classifier has size {value.shape}, the model needs "
+                f"{tuple(variable.shape)}"
+            )
+    return pairs
+
+
+def convert_matconvnet(
+    path,
+    dataset=None,
+    resize_mode=DEFAULT_RESIZE_MODE,
+    dtype=None,
+    **kwargs,
+):
+    """Converts one of the authors' released MatConvNet RefineNets.
+
+    Args:
+        path: the released `.mat` file (e.g.
+            `refinenet_res101_cityscapes.mat`) or a legacy model folder
+            (`net-config*.mat` and `group_*.mat`).
+        dataset: a key of `RELEASED_DATASETS` for the class names, label
+            values and palette; inferred from the authors' file name when
+            `None`.
+        resize_mode: `"gpu"` (default, the authors' results) or `"cpu"`
+            semantics of their bicubic resizes (see
+            `matconvnet_model_arguments`).
+        dtype: dtype policy of every layer.
+        **kwargs: for compatibility with the other converters' command
+            line (`depth` is read from the file, not given); unknown
+            arguments raise.
+
+    Returns:
+        The converted `RefineNet`, with `model.matconvnet_metadata` (the
+        preset metadata: dataset, class names, label values, void channel,
+        palette, file name).
 
     Example:
 
     >>> path = "refinenet_res101_cityscapes.mat"
     >>> model = convert_matconvnet(path)  # doctest: +SKIP
     """
-    params = (
-        dict(params_or_path)
-        if isinstance(params_or_path, dict)
-        else load_matconvnet_params(params_or_path)
+    depth = kwargs.pop("depth", None)
+    if kwargs:
+        raise TypeError(
+            f"Unexpected arguments for convert_matconvnet. "
+            f"Received: {sorted(kwargs)}"
+        )
+    checkpoint = load_matconvnet_checkpoint(path)
+    check_architecture(checkpoint)
+    encoder_args, backbone_args, task_args, preprocessor_args = (
+        matconvnet_model_arguments(checkpoint, resize_mode)
     )
-    average_image = params.pop(AVERAGE_IMAGE_KEY, None)
-    if average_image is not None and "image_mean" not in kwargs:
-        kwargs["image_mean"] = [float(v) for v in np.ravel(average_image)]
-    if num_classes is None:
-        classifier = params.get("clf_conv" + FILTER_SUFFIX)
-        if classifier is None:
-            raise CheckpointMismatchError(
-                "The MatConvNet file has no `clf_conv_filter`. First "
-                f"names: {list(params)[:5]}"
-            )
-        num_classes = int(classifier.shape[-1])
-    model = matconvnet_refinenet(depth, num_classes, **kwargs)
-    expected = expected_params(model, depth)
-    _match_matlab_shapes(params, expected)
-    check_state_dict(params, expected, f"MatConvNet RefineNet-{depth}")
-    for conv, bn, conv_name, bn_name in _encoder_param_names(model, depth):
-        _set_conv(conv, params, conv_name)
-        _set_batchnorm(bn, params, bn_name)
-    for layer, prefix in decoder_pairs(model):
-        _set_conv(layer, params, decoder_param_name(prefix))
+    file_depth = checkpoint.backbone_architecture.depth
+    if depth is not None and file_depth is not None and depth != file_depth:
+        raise CheckpointMismatchError(
+            f"{path}: the file holds a ResNet-{file_depth}. "
+            f"Received: depth={depth}"
+        )
+    encoder = MatConvNetResNetBackbone(**encoder_args, dtype=dtype)
+    table = encoder.matconvnet_parameters()
+    backbone = RefineNetBackbone(encoder, dtype=dtype, **backbone_args)
+    model = RefineNetImageSegmenter(
+        backbone,
+        preprocessor=build_preprocessor(**preprocessor_args),
+        **task_args,
+    )
+    differences = []
+    pairs = _decoder_assignments(model, checkpoint, differences)
+    pairs += _classifier_assignments(model, checkpoint, differences)
+    if differences:
+        _refuse(checkpoint.path, differences)
+    # Checks every encoder parameter before assigning any.
+    try:
+        set_matconvnet_weights(
+            backbone.image_encoder, checkpoint.backbone.params, table=table
+        )
+    except ValueError as error:
+        raise CheckpointMismatchError(f"{checkpoint.path}: {error}") from error
+    for variable, value in pairs:
+        variable.assign(value.astype(variable.dtype))
+    model.matconvnet_metadata = matconvnet_metadata(
+        checkpoint, dataset or released_dataset_of(path)
+    )
     return model
+
+
+def matconvnet_metadata(checkpoint, dataset=None):
+    """Preset metadata of a converted checkpoint.
+
+    Args:
+        checkpoint: a `MatconvnetCheckpoint`.
+        dataset: a key of `RELEASED_DATASETS`, or `None`.
+
+    Returns:
+        A dict for `save_to_preset(metadata=...)`.
+    """
+    metadata = {
+        "source_format": "matconvnet",
+        "input_scales": list(checkpoint.input_scales),
+        "naming_scheme": checkpoint.architecture.naming_scheme,
+    }
+    if dataset is None:
+        return metadata
+    if dataset not in RELEASED_DATASETS:
+        raise ValueError(
+            f"`dataset` must be one of {sorted(RELEASED_DATASETS)}. "
+            f"Received: dataset={dataset!r}"
+        )
+    info = RELEASED_DATASETS[dataset]
+    if len(info.class_names) != checkpoint.num_classes:
+        raise CheckpointMismatchError(
+            f"{checkpoint.path}: {checkpoint.num_classes} output channels, "
+            f"but the authors' {dataset} models have "
+            f"{len(info.class_names)}. Received: dataset={dataset!r}"
+        )
+    depth = checkpoint.backbone_architecture.depth
+    metadata.update(
+        {
+            "dataset": dataset,
+            "class_names": list(info.class_names),
+            "label_values": list(info.label_values),
+            "void_channel": info.void_channel,
+            "palette": [list(color) for color in info.palette],
+        }
+    )
+    if depth in (101, 152):
+        metadata["file_name"] = released_file_name(dataset, depth)
+    return metadata
 
 
 __all__ = [
     "convert_matconvnet",
-    "load_matconvnet_params",
-    "matconvnet_refinenet",
+    "matconvnet_metadata",
+    "matconvnet_model_arguments",
+    "released_dataset_of",
 ]

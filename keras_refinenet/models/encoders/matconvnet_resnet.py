@@ -600,7 +600,7 @@ def matconvnet_resnet_backbone(depth=101, **kwargs):
     )
 
 
-def set_matconvnet_weights(backbone, parameters):
+def set_matconvnet_weights(backbone, parameters, table=None):
     """Loads MatConvNet parameters into a `MatConvNetResNetBackbone`.
 
     Checks the whole file first and loads nothing unless every expected
@@ -611,6 +611,10 @@ def set_matconvnet_weights(backbone, parameters):
         parameters: a mapping from MATLAB parameter name to its array in
             MATLAB's dimension order (as `scipy.io.loadmat` returns it;
             h5py returns the dimensions reversed, undo that with `.T`).
+        table: the `MatConvNetParameter` list to load, by default
+            `backbone.matconvnet_parameters()`; give it when `backbone` is
+            a model holding the backbone's layers (e.g. the cut image
+            encoder of a `RefineNetBackbone`).
 
     Returns:
         The backbone.
@@ -629,7 +633,8 @@ def set_matconvnet_weights(backbone, parameters):
     >>> round(float(backbone.get_layer("bn_conv1").moving_variance[0]), 6)
     0.99999
     """
-    table = backbone.matconvnet_parameters()
+    if table is None:
+        table = backbone.matconvnet_parameters()
     expected = {parameter.name for parameter in table}
     differences = [
         f"missing {p.name} {p.shape}" for p in table if p.name not in parameters

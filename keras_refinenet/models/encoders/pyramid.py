@@ -18,7 +18,7 @@ RESNET_BLOCKS = {
 }
 RESNET_FILTERS = (64, 128, 256, 512)
 RESNET_STRIDES = (1, 2, 2, 2)
-BACKBONE_LIBRARIES = ("keras_cv", "keras_hub")
+BACKBONE_LIBRARIES = ("keras_cv", "keras_hub", "matconvnet")
 # Preset backbone specs `{"architecture": NAME}` -> MobileNetV3 variant.
 MOBILENET_V3_ARCHITECTURES = {
     "mobilenet_v3_large": "large",
@@ -140,9 +140,11 @@ def resnet_backbone(
     Args:
         depth: 50, 101 or 152.
         library: `"keras_cv"` (stride on the first 1x1 convolution of a
-            bottleneck, as the original Caffe ResNet) or `"keras_hub"`
+            bottleneck, as the original Caffe ResNet), `"keras_hub"`
             (stride on the 3x3 convolution, the layout of torchvision and
-            of the RefineNet authors' PyTorch weights).
+            of the RefineNet authors' PyTorch weights) or `"matconvnet"`
+            (the Caffe layout with MatConvNet's symmetric padding, the
+            authors' MatConvNet release: `MatConvNetResNetBackbone`).
         dtype: dtype policy of the backbone, `None` for the global one.
         filters: stage widths instead of `(64, 128, 256, 512)`, e.g. for
             tiny test models.
@@ -191,6 +193,20 @@ def resnet_backbone(
             image_shape=(None, None, 3),
             dtype=dtype,
         )
+    if library == "matconvnet":
+        from keras_refinenet.models.encoders.matconvnet_resnet import (
+            MatConvNetResNetBackbone,
+            matconvnet_resnet_config,
+        )
+
+        config = (
+            matconvnet_resnet_config(depth)
+            if depth in RESNET_BLOCKS
+            else {"conv1_use_bias": False}
+        )
+        config["stackwise_num_blocks"] = blocks
+        config["stackwise_num_filters"] = filters
+        return MatConvNetResNetBackbone(**config, dtype=dtype)
     raise ValueError(
         f"`library` must be one of {BACKBONE_LIBRARIES}. "
         f"Received: library={library!r}"

@@ -115,6 +115,18 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         backbone_dropout: dropout rate on the stride-32 and stride-16
             encoder features (training only).
         align_corners: bilinear resizing with aligned corners.
+        interpolation: resize of the fusion upsampling and of the input
+            scales: `"bilinear"` or `"matlab_bicubic"` (MATLAB `imresize`,
+            as the authors' MatConvNet models compute).
+        scale_mode: `matlab_bicubic` fusion upsampling: `"per_axis"`
+            (straight to the target size, the authors' CPU path) or
+            `"uniform_crop"` (one factor then a top-left crop, the
+            authors' GPU path and their released results).
+        round_scaled_images: `matlab_bicubic` input scales only: round the
+            rescaled images to uint8 values per pass, as MATLAB does for
+            the authors' uint8 images (see `pixel_offset`).
+        pixel_offset: what turns the normalized images back into 0..255
+            pixels for `round_scaled_images` (the authors' mean, 128).
         freeze_backbone: make the image encoder untrainable (BatchNorm
             then runs in inference mode).
         freeze_batchnorm: keep only the encoder's BatchNorm layers frozen,
@@ -156,6 +168,10 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         rcu_kernel_size=3,
         backbone_dropout=0.5,
         align_corners=True,
+        interpolation="bilinear",
+        scale_mode="per_axis",
+        round_scaled_images=False,
+        pixel_offset=0.0,
         freeze_backbone=False,
         freeze_batchnorm=False,
         pyramid_levels=PYRAMID_LEVELS,
@@ -190,6 +206,9 @@ class RefineNetBackbone(keras_hub.models.Backbone):
             else ScaleImages(
                 scale,
                 align_corners=align_corners,
+                interpolation=interpolation,
+                round_to_uint8=round_scaled_images,
+                pixel_offset=pixel_offset,
                 dtype=dtype,
                 name=f"scale{index + 1}_resize",
             )
@@ -238,6 +257,8 @@ class RefineNetBackbone(keras_hub.models.Backbone):
                     crp_pool_size=crp_pool_size,
                     crp_conv_before_pool=crp_conv_before_pool,
                     align_corners=align_corners,
+                    interpolation=interpolation,
+                    scale_mode=scale_mode,
                     dtype=dtype,
                     name=f"refinenet_block{block}",
                 )
@@ -264,6 +285,10 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         self.rcu_kernel_size = rcu_kernel_size
         self.backbone_dropout = backbone_dropout
         self.align_corners = align_corners
+        self.interpolation = interpolation
+        self.scale_mode = scale_mode
+        self.round_scaled_images = round_scaled_images
+        self.pixel_offset = pixel_offset
         self.freeze_backbone = freeze_backbone
         self.freeze_batchnorm = freeze_batchnorm
         self.pyramid_levels = pyramid_levels
@@ -342,6 +367,10 @@ class RefineNetBackbone(keras_hub.models.Backbone):
                 "rcu_kernel_size": self.rcu_kernel_size,
                 "backbone_dropout": self.backbone_dropout,
                 "align_corners": self.align_corners,
+                "interpolation": self.interpolation,
+                "scale_mode": self.scale_mode,
+                "round_scaled_images": self.round_scaled_images,
+                "pixel_offset": self.pixel_offset,
                 "freeze_backbone": self.freeze_backbone,
                 "freeze_batchnorm": self.freeze_batchnorm,
                 "pyramid_levels": list(self.pyramid_levels),

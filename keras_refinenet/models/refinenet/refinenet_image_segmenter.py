@@ -5,7 +5,7 @@ import copy
 import keras
 import keras_hub
 
-from keras_refinenet.layers.resize import ResizeLike
+from keras_refinenet.layers.resize import MATLAB_BICUBIC, ResizeLike
 from keras_refinenet.layers.utils import check_positive_int
 from keras_refinenet.models.refinenet.refinenet_backbone import (
     RefineNetBackbone,
@@ -24,6 +24,11 @@ from keras_refinenet.models.refinenet.refinenet_presets import (
 )
 
 CLASSIFIER_LAYER = "classifier"
+# How logits reach the input size: bilinear, or the authors' MatConvNet
+# rule, `exp(imresize(max(log softmax, -20), size))` with MATLAB bicubic
+# (`main/my_gen_seg_result.m`), returned as the clamped log-probabilities.
+OUTPUT_INTERPOLATIONS = ("bilinear", MATLAB_BICUBIC)
+LOG_PROBABILITY_FLOOR = -20.0
 
 
 class classproperty:
@@ -86,6 +91,12 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         classifier_kernel_size: kernel of the classifier convolution.
         upsample_output: return logits at the input size (`True`) or at
             stride 4 (`False`).
+        output_interpolation: the upsampling to the input size:
+            `"bilinear"` (logits) or `"matlab_bicubic"`, the authors'
+            MatConvNet rule: log-softmax clamped at -20, resized with
+            MATLAB `imresize` bicubic (the backbone's `scale_mode`); the
+            output then holds those log-probabilities (their argmax is the
+            authors' label map, their softmax the probabilities).
         compile: compile with `compile()`'s defaults at construction
             (keras-hub tasks do by default; RefineNet waits for an
             explicit `compile()`, whose defaults may need the run's
@@ -118,6 +129,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         classifier_dropout=0.5,
         classifier_kernel_size=3,
         upsample_output=True,
+        output_interpolation="bilinear",
         compile=False,
         **kwargs,
     ):
@@ -126,6 +138,12 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
                 backbone, preprocessor, kwargs
             )
         check_positive_int("num_classes", num_classes)
+        if output_interpolation not in OUTPUT_INTERPOLATIONS:
+            raise ValueError(
+                f"`output_interpolation` must be one of "
+                f"{OUTPUT_INTERPOLATIONS}. "
+                f"Received: output_interpolation={output_interpolation!r}"
+            )
         _check_rate("classifier_dropout", classifier_dropout)
         dtype = backbone.dtype_policy
         kwargs.pop("dtype", None)
@@ -146,10 +164,13 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
             "linear", dtype="float32", name="logits"
         )
         self.output_resize = ResizeLike(
+            interpolation=output_interpolation,
             align_corners=backbone.align_corners,
+            scale_mode=getattr(backbone, "scale_mode", "per_axis"),
             dtype="float32",
             name="upsample",
         )
+        self.output_interpolation = output_interpolation
 
         # === Functional Model ===
         images = backbone.input
@@ -181,6 +202,11 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         x = self.classifier_dropout_layer(features)
         logits = self.logits_cast(self.classifier(x))
         if upsample_output:
+            if self.output_interpolation == MATLAB_BICUBIC:
+                logits = keras.ops.maximum(
+                    keras.ops.log_softmax(logits, axis=-1),
+                    LOG_PROBABILITY_FLOOR,
+                )
             logits = self.output_resize([logits, images])
         return logits
 
@@ -192,6 +218,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
                 "classifier_dropout": self.classifier_dropout,
                 "classifier_kernel_size": self.classifier_kernel_size,
                 "upsample_output": self.upsample_output,
+                "output_interpolation": self.output_interpolation,
             }
         )
         return config

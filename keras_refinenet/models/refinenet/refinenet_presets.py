@@ -286,6 +286,7 @@ TASK_KEYS = (
     "classifier_kernel_size",
     "classifier_dropout",
     "upsample_output",
+    "output_interpolation",
 )
 # Flat normalization keys -> `RefineNetImageConverter` arguments.
 PREPROCESSOR_KEYS = {
