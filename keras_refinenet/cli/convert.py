@@ -2,7 +2,8 @@
 
 keras-refinenet convert refinenet-pytorch CHECKPOINT --name refinenet101_voc
 keras-refinenet convert light-weight-refinenet CHECKPOINT --output DIR
-keras-refinenet convert matconvnet MAT_FILE --depth 101 --name NAME
+keras-refinenet convert matconvnet refinenet_res101_cityscapes.mat \
+    --name refinenet101_cityscapes
 keras-refinenet convert imagenet --depth 101 --num-classes 19 --output DIR
 """
 
@@ -10,6 +11,11 @@ import sys
 
 from keras_refinenet.data.voc import VOC_NUM_CLASSES
 from keras_refinenet.models.presets import RESNET_DEPTHS
+from keras_refinenet.refinenet_release import (
+    DEFAULT_RESIZE_MODE,
+    RELEASED_DATASETS,
+    RESIZE_MODES,
+)
 
 SOURCES = (
     "refinenet-pytorch",
@@ -55,7 +61,23 @@ def add_parser(subparsers):
         "--depth",
         type=int,
         choices=RESNET_DEPTHS,
-        help="ResNet depth (matconvnet, imagenet; inferred for PyTorch)",
+        help="ResNet depth (imagenet; checked against the file for "
+        "matconvnet, inferred for PyTorch)",
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(RELEASED_DATASETS),
+        help="matconvnet: the dataset of the released model, for its class "
+        "names, label values and palette (default: from the authors' file "
+        "name, e.g. refinenet_res101_cityscapes.mat)",
+    )
+    parser.add_argument(
+        "--resize-mode",
+        choices=sorted(RESIZE_MODES),
+        default=DEFAULT_RESIZE_MODE,
+        help="matconvnet: the authors' bicubic resize semantics, gpu (one "
+        "factor and a top-left crop, their released results; default) or "
+        "cpu (straight to the target size)",
     )
     parser.add_argument(
         "--keras-hub-preset",
@@ -82,7 +104,10 @@ def _convert(args):
         from keras_refinenet.convert.matconvnet import convert_matconvnet
 
         return convert_matconvnet(
-            args.checkpoint, depth=args.depth or DEFAULT_DEPTH
+            args.checkpoint,
+            depth=args.depth,
+            dataset=args.dataset,
+            resize_mode=args.resize_mode,
         )
     num_classes = args.num_classes or DEFAULT_IMAGENET_CLASSES
     if args.keras_hub_preset:
@@ -127,7 +152,8 @@ def run(args):
             name=args.name,
             source=args.checkpoint,
             metadata={
-                "converted_with": f"keras-refinenet convert {args.source}"
+                **getattr(model, "matconvnet_metadata", {}),
+                "converted_with": f"keras-refinenet convert {args.source}",
             },
         )
     except (

@@ -16,7 +16,12 @@ REGISTRY_METADATA_KEYS = (
     "palette",
     "weights",
     "reported_miou",
+    "reported",
+    "label_values",
+    "void_channel",
 )
+# Top-level module of each encoder library's classes.
+LIBRARY_MODULES = {"matconvnet": "keras_refinenet"}
 
 
 def _encoder_depth(model):
@@ -64,7 +69,7 @@ def registry_mismatches(model, name):
         module = model.backbone.image_encoder_config.get("module") or ""
         library = module.split(".")[0]
         expected = spec.get("library", "keras_cv")
-        if library != expected:
+        if library != LIBRARY_MODULES.get(expected, expected):
             problems.append(f"backbone library: {library} != {expected}")
     parts = _model_parts(model)
     expected_parts = (backbone, preset["task"], preset["preprocessor"])

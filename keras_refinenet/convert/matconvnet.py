@@ -42,10 +42,6 @@ from keras_refinenet.convert.matconvnet_checkpoint import (
     decoder_conv_roles,
     load_matconvnet_checkpoint,
 )
-from keras_refinenet.data.refinenet_release import (
-    RELEASED_DATASETS,
-    released_file_name,
-)
 from keras_refinenet.layers.resize import MATLAB_BICUBIC, PER_AXIS, UNIFORM_CROP
 from keras_refinenet.models.encoders.matconvnet_resnet import (
     MatConvNetResNetBackbone,
@@ -58,16 +54,20 @@ from keras_refinenet.models.refinenet import (
 from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
     build_preprocessor,
 )
+from keras_refinenet.refinenet_release import (
+    DEFAULT_RESIZE_MODE,
+    RELEASED_DATASETS,
+    RESIZE_MODES,
+    released_file_name,
+)
 
 # The authors subtract one mean from every RGB channel of 0..255 pixels and
 # do not scale (`data_norm_info.image_mean`, `main/my_get_batch_ds_info.m`).
 AUTHORS_IMAGE_MEAN = 128.0
 AUTHORS_IMAGE_SCALE = 1.0
 AUTHORS_IMAGE_STD = 1.0
-# `my_resize`'s two semantics: on GPU (the authors' demo and results) one
-# factor then a top-left crop, on CPU straight to the target size.
-RESIZE_MODES = {"gpu": UNIFORM_CROP, "cpu": PER_AXIS}
-DEFAULT_RESIZE_MODE = "gpu"
+# `my_resize`'s two semantics as `resize_images` scale modes.
+SCALE_MODES = dict(zip(RESIZE_MODES, (UNIFORM_CROP, PER_AXIS)))
 # The released decoder: 4 paths, fused one per block, coarsest first.
 RELEASED_NUM_PATHS = 4
 STAGE_NAMES = ("2", "3", "4", "5")
@@ -220,7 +220,7 @@ def matconvnet_model_arguments(checkpoint, resize_mode=DEFAULT_RESIZE_MODE):
     """
     if resize_mode not in RESIZE_MODES:
         raise ValueError(
-            f"`resize_mode` must be one of {sorted(RESIZE_MODES)}. "
+            f"`resize_mode` must be one of {RESIZE_MODES}. "
             f"Received: resize_mode={resize_mode!r}"
         )
     scales = tuple(checkpoint.input_scales) or (1.0,)
@@ -237,7 +237,7 @@ def matconvnet_model_arguments(checkpoint, resize_mode=DEFAULT_RESIZE_MODE):
         "rcu_kernel_size": 3,
         "backbone_dropout": 0.5,
         "interpolation": MATLAB_BICUBIC,
-        "scale_mode": RESIZE_MODES[resize_mode],
+        "scale_mode": SCALE_MODES[resize_mode],
         "input_scales": list(scales),
         "round_scaled_images": scales[0] != 1.0,
         "pixel_offset": AUTHORS_IMAGE_MEAN,

@@ -17,6 +17,11 @@ from keras_refinenet.labels import (
     VOC_CLASS_NAMES,
     VOC_PALETTE,
 )
+from keras_refinenet.refinenet_release import (
+    RELEASED_DATASETS,
+    RELEASED_DEPTHS,
+    released_file_name,
+)
 
 IMAGENET_NORMALIZATION = {
     "image_scale": 1.0 / 255.0,
@@ -67,14 +72,6 @@ AUTHORS_VOC_MIOU = {
 }
 
 
-# The MatConvNet release: Caffe ResNet input (0..255 RGB minus the ImageNet
-# mean image, no scaling) and the "improved" pooling chain (conv first).
-MATCONVNET_NORMALIZATION = {
-    "image_scale": 1.0,
-    "image_mean": [123.68, 116.779, 103.939],
-    "image_std": [1.0, 1.0, 1.0],
-}
-MATCONVNET_ARCHITECTURE = {"crp_conv_before_pool": True}
 # Image scales of the paper's 4-cascaded 2-scale RefineNet.
 PAPER_INPUT_SCALES = [1.2, 0.6]
 # MobileNetV3 (keras.applications) takes pixels scaled to [-1, 1].
@@ -195,37 +192,93 @@ def _light_weight_voc_preset(depth):
     }
 
 
+# The authors' MatConvNet release (guosheng/refinenet): Caffe ResNet with
+# MatConvNet's symmetric padding, 0..255 RGB minus 128, the image resized
+# by 1.2 with MATLAB bicubic (uint8), MATLAB bicubic fusion upsampling
+# (the authors' GPU semantics) and output rule. `matconvnet` conversion
+# builds exactly this from a released file (pooling order and stages
+# read from the file).
+MATCONVNET_NORMALIZATION = {
+    "image_scale": 1.0,
+    "image_mean": [128.0, 128.0, 128.0],
+    "image_std": [1.0, 1.0, 1.0],
+}
+MATCONVNET_RELEASE_INPUT_SCALE = 1.2
+MATCONVNET_RELEASE_ARCHITECTURE = {
+    "crp_stages": 4,
+    "crp_pool_size": 5,
+    "interpolation": "matlab_bicubic",
+    "scale_mode": "uniform_crop",
+    "input_scales": [MATCONVNET_RELEASE_INPUT_SCALE],
+    "round_scaled_images": True,
+    "pixel_offset": 128.0,
+    "output_interpolation": "matlab_bicubic",
+}
+# The pooling order of the paper's 2-scale Cityscapes architecture preset.
+MATCONVNET_ARCHITECTURE = {"crp_conv_before_pool": False}
+
+
+def _matconvnet_release_preset(depth, dataset):
+    info = RELEASED_DATASETS[dataset]
+    name = f"refinenet{depth}_{dataset}"
+    file_name = released_file_name(dataset, depth)
+    pooling = "improved" if info.improved_pooling else "original"
+    void = (
+        "no void channel"
+        if info.void_channel is None
+        else f"channel {info.void_channel} is void (label "
+        f"{info.label_values[info.void_channel]})"
+    )
+    return {
+        "metadata": {
+            "description": (
+                f"The authors' MatConvNet RefineNet-{depth} for {dataset} "
+                f"({file_name}): 4-cascaded, {pooling} chained residual "
+                f"pooling, {len(info.class_names)} output channels "
+                f"({void}), computed as their test code does."
+            ),
+            "backbone": f"ResNet-{depth} (MatConvNet, Caffe layout)",
+            "dataset": dataset,
+            "class_names": list(info.class_names),
+            "label_values": list(info.label_values),
+            "void_channel": info.void_channel,
+            "palette": [list(color) for color in info.palette],
+            "weights": {
+                **_weights(
+                    REFINENET_MATCONVNET_URL,
+                    "matconvnet",
+                    CONVERT_MATCONVNET_COMMAND.replace(
+                        "MAT_FILE", file_name
+                    ).format(name=name),
+                ),
+                "file_name": file_name,
+            },
+            "reported": info.reported.get(depth),
+        },
+        "config": _config(
+            depth,
+            "matconvnet",
+            len(info.class_names),
+            {
+                **MATCONVNET_RELEASE_ARCHITECTURE,
+                "crp_conv_before_pool": info.improved_pooling,
+            },
+            MATCONVNET_NORMALIZATION,
+        ),
+    }
+
+
 PRESETS = {
     **{
         f"refinenet{depth}": _architecture_preset(depth)
         for depth in RESNET_DEPTHS
     },
-    "refinenet101_cityscapes": {
-        "metadata": {
-            "description": (
-                "RefineNet-101 for the 19 Cityscapes classes on a keras-cv "
-                "ResNet-101 v1 backbone (the Caffe layout of the authors' "
-                "MatConvNet release)."
-            ),
-            "backbone": "ResNet-101 v1 (keras-cv)",
-            "dataset": "cityscapes",
-            "class_names": list(CITYSCAPES_CLASS_NAMES),
-            "palette": [list(color) for color in CITYSCAPES_PALETTE],
-            "weights": _weights(
-                REFINENET_MATCONVNET_URL,
-                "matconvnet",
-                CONVERT_MATCONVNET_COMMAND.format(
-                    name="refinenet101_cityscapes"
-                ),
-            ),
-        },
-        "config": _config(
-            101,
-            "keras_cv",
-            CITYSCAPES_NUM_CLASSES,
-            MATCONVNET_ARCHITECTURE,
-            MATCONVNET_NORMALIZATION,
-        ),
+    **{
+        f"refinenet{depth}_{dataset}": _matconvnet_release_preset(
+            depth, dataset
+        )
+        for dataset in RELEASED_DATASETS
+        for depth in RELEASED_DEPTHS
     },
     "refinenet101_voc": _voc_preset(101),
     "refinenet152_voc": _voc_preset(152),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_refinenet.data.refinenet_release import (
+from keras_refinenet.refinenet_release import (
     RELEASED_DATASETS,
     channel_labels,
     released_file_name,

@@ -15,13 +15,19 @@ importing this module imports no framework.
 import collections
 
 from keras_refinenet.constants import IGNORE_LABEL
-from keras_refinenet.data.cityscapes import (
+from keras_refinenet.labels import (
     CITYSCAPES_CLASS_NAMES,
     CITYSCAPES_PALETTE,
+    VOC_CLASS_NAMES,
+    voc_palette,
 )
-from keras_refinenet.data.voc import VOC_CLASS_NAMES, voc_colormap
 
 VOID_CLASS_NAME = "void"
+# The two semantics of the authors' bicubic resizes (`main/my_resize.m`):
+# `gpu`, their demo path and released results (one scale factor, then a
+# top-left crop), or `cpu` (straight to the target size).
+RESIZE_MODES = ("gpu", "cpu")
+DEFAULT_RESIZE_MODE = "gpu"
 
 ReleasedDataset = collections.namedtuple(
     "ReleasedDataset",
@@ -373,7 +379,7 @@ def _palette(label_values, colormap):
 
 
 def _voc_palette(label_values):
-    return _palette(label_values, voc_colormap())
+    return _palette(label_values, voc_palette())
 
 
 def _dataset(name, file_suffix, class_names, label_values, **fields):
