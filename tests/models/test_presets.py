@@ -26,25 +26,55 @@ def test_builtin_presets_are_registered_with_metadata():
         assert metadata["description"]
         assert metadata["backbone"]
     cityscapes = presets["refinenet101_cityscapes"]["metadata"]
-    assert len(cityscapes["class_names"]) == 19
+    # The authors' Cityscapes model: 19 train ids plus void (label 255).
+    assert len(cityscapes["class_names"]) == 20
     assert cityscapes["class_names"][0] == "road"
+    assert cityscapes["class_names"][19] == "void"
+    assert cityscapes["label_values"][19] == 255
     assert cityscapes["palette"][0] == [128, 64, 128]
+    assert (
+        cityscapes["weights"]["file_name"] == "refinenet_res101_cityscapes.mat"
+    )
     voc = presets["refinenet101_voc"]["metadata"]
     assert voc["class_names"][0] == "background"
     assert voc["palette"][1] == [128, 0, 0]
 
 
-@pytest.mark.parametrize("name", sorted(RefineNet.presets))
+RELEASE_PRESETS = [
+    name
+    for name, preset in RefineNet.presets.items()
+    if (preset["metadata"].get("weights") or {}).get("format") == "matconvnet"
+]
+# Two of the 14 MatConvNet presets build in the default run, all with -m large.
+DEFAULT_RUN_RELEASE_PRESETS = ("refinenet101_cityscapes", "refinenet152_ade20k")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        if name not in RELEASE_PRESETS or name in DEFAULT_RUN_RELEASE_PRESETS
+        else pytest.param(name, marks=pytest.mark.large)
+        for name in sorted(RefineNet.presets)
+    ],
+)
 def test_every_preset_builds_offline(name):
     metadata = RefineNet.presets[name]["metadata"]
     model = RefineNet.from_preset(name, load_weights=False, **TINY)
-    expected = 19 if metadata["dataset"] == "cityscapes" else 21
+    if name in RELEASE_PRESETS:
+        expected = len(metadata["class_names"])
+    else:
+        expected = 19 if metadata["dataset"] == "cityscapes" else 21
     assert model.num_classes == expected
     if metadata["class_names"]:
         assert len(metadata["class_names"]) == expected
     encoder_module = model.backbone.image_encoder_config["module"]
     if name.endswith("_voc"):
         assert encoder_module.startswith("keras_hub")
+    elif name in RELEASE_PRESETS:
+        assert encoder_module.startswith("keras_refinenet")
+        assert model.backbone.interpolation == "matlab_bicubic"
+        assert model.image_converter.mean == [128.0] * 3
     elif name.startswith("refinenet"):
         assert encoder_module.startswith("keras_cv")
     preset = RefineNet.presets[name]
