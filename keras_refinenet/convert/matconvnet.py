@@ -413,6 +413,11 @@ def convert_matconvnet(
     encoder = MatConvNetResNetBackbone(**encoder_args, dtype=dtype)
     table = encoder.matconvnet_parameters()
     backbone = RefineNetBackbone(encoder, dtype=dtype, **backbone_args)
+    dataset = dataset or released_dataset_of(path)
+    metadata = matconvnet_metadata(checkpoint, dataset)
+    if dataset is not None:
+        task_args["void_channel"] = metadata["void_channel"]
+        task_args["label_values"] = metadata["label_values"]
     model = RefineNetImageSegmenter(
         backbone,
         preprocessor=build_preprocessor(**preprocessor_args),
@@ -432,9 +437,7 @@ def convert_matconvnet(
         raise CheckpointMismatchError(f"{checkpoint.path}: {error}") from error
     for variable, value in pairs:
         variable.assign(value.astype(variable.dtype))
-    model.matconvnet_metadata = matconvnet_metadata(
-        checkpoint, dataset or released_dataset_of(path)
-    )
+    model.matconvnet_metadata = metadata
     return model
 
 

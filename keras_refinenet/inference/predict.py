@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from keras_refinenet.constants import IGNORE_LABEL
+
 MIN_IMAGE_SIZE = 32
 DEFAULT_TILE_OVERLAP = 1.0 / 3.0
 DEFAULT_BATCH_SIZE = 4
@@ -345,6 +347,73 @@ def check_options(tile_size, tile_overlap, scales, batch_size):
     return tile_size, scales
 
 
+VOID_AS_LABEL = "label"
+VOID_EXCLUDED = "exclude"
+VOID_RULES = (VOID_AS_LABEL, VOID_EXCLUDED)
+
+
+def label_map(
+    probabilities,
+    void=VOID_AS_LABEL,
+    void_channel=None,
+    label_values=None,
+    model=None,
+):
+    """The label map of class probabilities (or logits), void rule applied.
+
+    Args:
+        probabilities: `(..., num_channels)` scores.
+        void: `"label"` or `"exclude"`, see `predict_segmentation`.
+        void_channel: the void channel, or `None` (then `model`'s).
+        label_values: label value per channel, or `None` (then `model`'s,
+            else channel indices).
+        model: a model with `void_channel` / `label_values` attributes, or
+            `None`.
+
+    Returns:
+        `int32` labels of shape `probabilities.shape[:-1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> scores = np.array([[0.1, 0.3, 0.6], [0.5, 0.2, 0.3]])
+    >>> label_map(scores, void_channel=2).tolist()
+    [255, 0]
+    >>> label_map(scores, void="exclude", void_channel=2).tolist()
+    [1, 0]
+    """
+    if void not in VOID_RULES:
+        raise ValueError(
+            f"`void` must be one of {VOID_RULES}. Received: void={void!r}"
+        )
+    if void_channel is None:
+        void_channel = getattr(model, "void_channel", None)
+    if label_values is None:
+        label_values = getattr(model, "label_values", None)
+    num_channels = probabilities.shape[-1]
+    if void_channel is not None and not 0 <= void_channel < num_channels:
+        raise ValueError(
+            f"`void_channel` must index one of the {num_channels} channels. "
+            f"Received: void_channel={void_channel!r}"
+        )
+    scores = np.asarray(probabilities)
+    if void_channel is not None and void == VOID_EXCLUDED:
+        scores = scores.copy()
+        scores[..., void_channel] = -np.inf
+    channels = np.argmax(scores, axis=-1)
+    if label_values is not None:
+        if len(label_values) != num_channels:
+            raise ValueError(
+                f"`label_values` needs one value per channel ({num_channels})."
+                f" Received: {len(label_values)} label values"
+            )
+        return np.asarray(label_values, np.int32)[channels]
+    labels = channels.astype(np.int32)
+    if void_channel is not None:
+        labels[channels == void_channel] = IGNORE_LABEL
+    return labels
+
+
 def predict_segmentation(
     model,
     images,
@@ -355,6 +424,9 @@ def predict_segmentation(
     flip=False,
     return_probabilities=False,
     batch_size=DEFAULT_BATCH_SIZE,
+    void=VOID_AS_LABEL,
+    void_channel=None,
+    label_values=None,
 ):
     """Class-id maps (and optionally probabilities) at the original size.
 
@@ -382,6 +454,18 @@ def predict_segmentation(
         flip: also average the horizontally mirrored views.
         return_probabilities: also return the averaged probabilities.
         batch_size: tiles per network call.
+        void: with a `void_channel` (the authors' MatConvNet models have
+            one, e.g. channel 19 of `refinenet101_cityscapes`):
+            `"label"` (the authors' rule) takes the argmax over every
+            channel and gives pixels won by void the void label
+            (`label_values[void_channel]`, else 255); `"exclude"` takes the
+            argmax over the real classes only.
+        void_channel: index of the void output channel, or `None` (then
+            read from `model.void_channel` if the model has one).
+        label_values: label value of each channel, to return label
+            values (as the authors' saved masks) instead of channel
+            indices; `None` (default, or `model.label_values`) keeps
+            channel indices (void pixels excepted, see `void`).
 
     Returns:
         `int32` class ids `(h, w)` for one image, `(b, h, w)` for a batch,
@@ -408,7 +492,10 @@ def predict_segmentation(
         )
         for group in groups
     ]
-    class_ids = [np.argmax(p, axis=-1).astype(np.int32) for p in probabilities]
+    class_ids = [
+        label_map(p, void, void_channel, label_values, model)
+        for p in probabilities
+    ]
     if structure == "single":
         class_ids, probabilities = class_ids[0][0], probabilities[0][0]
     elif structure == "batch":

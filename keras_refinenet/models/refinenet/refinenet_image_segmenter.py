@@ -97,6 +97,13 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
             MATLAB `imresize` bicubic (the backbone's `scale_mode`); the
             output then holds those log-probabilities (their argmax is the
             authors' label map, their softmax the probabilities).
+        void_channel: the output channel meaning "void" (the authors'
+            MatConvNet models have one, e.g. channel 19 of
+            `refinenet101_cityscapes`), or `None`; `predict_segmentation`
+            maps it by its `void` rule.
+        label_values: label value of each output channel (the authors'
+            `class_label_values`), or `None` for channel indices;
+            `predict_segmentation` returns these values.
         compile: compile with `compile()`'s defaults at construction
             (keras-hub tasks do by default; RefineNet waits for an
             explicit `compile()`, whose defaults may need the run's
@@ -130,6 +137,8 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         classifier_kernel_size=3,
         upsample_output=True,
         output_interpolation="bilinear",
+        void_channel=None,
+        label_values=None,
         compile=False,
         **kwargs,
     ):
@@ -171,6 +180,18 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
             name="upsample",
         )
         self.output_interpolation = output_interpolation
+        if void_channel is not None and not 0 <= void_channel < num_classes:
+            raise ValueError(
+                f"`void_channel` must index one of the {num_classes} "
+                f"outputs. Received: void_channel={void_channel!r}"
+            )
+        if label_values is not None and len(label_values) != num_classes:
+            raise ValueError(
+                f"`label_values` needs {num_classes} values. "
+                f"Received: label_values={label_values!r}"
+            )
+        self.void_channel = void_channel
+        self.label_values = None if label_values is None else list(label_values)
 
         # === Functional Model ===
         images = backbone.input
@@ -219,6 +240,8 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
                 "classifier_kernel_size": self.classifier_kernel_size,
                 "upsample_output": self.upsample_output,
                 "output_interpolation": self.output_interpolation,
+                "void_channel": self.void_channel,
+                "label_values": self.label_values,
             }
         )
         return config

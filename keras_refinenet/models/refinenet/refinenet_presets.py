@@ -262,6 +262,8 @@ def _matconvnet_release_preset(depth, dataset):
             {
                 **MATCONVNET_RELEASE_ARCHITECTURE,
                 "crp_conv_before_pool": info.improved_pooling,
+                "void_channel": info.void_channel,
+                "label_values": list(info.label_values),
             },
             MATCONVNET_NORMALIZATION,
         ),
@@ -340,6 +342,8 @@ TASK_KEYS = (
     "classifier_dropout",
     "upsample_output",
     "output_interpolation",
+    "void_channel",
+    "label_values",
 )
 # Flat normalization keys -> `RefineNetImageConverter` arguments.
 PREPROCESSOR_KEYS = {
