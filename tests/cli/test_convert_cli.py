@@ -78,9 +78,9 @@ def test_install_under_a_name_then_from_preset(light_weight_checkpoint, capsys):
     with torch.no_grad():
         expected = reference(torch.from_numpy(torch_input(image)))
     expected = expected.numpy().transpose(0, 2, 3, 1)
-    assert relative_error(expected, np.asarray(model(image))) < (
-        RELATIVE_TOLERANCE
-    )
+    assert relative_error(
+        expected, np.asarray(model(model.preprocessor(image)))
+    ) < (RELATIVE_TOLERANCE)
     assert main(["presets"]) == 0
     listing = capsys.readouterr().out
     line = next(
@@ -183,12 +183,16 @@ def test_imagenet_from_a_keras_applications_weights_file(tmp_path):
     assert code == 0
     model = RefineNet.from_preset(output)
     assert model.image_scale == 1.0
-    kernel = model.backbone.get_layer("v2_stack_3_block3_2_conv").kernel
+    kernel = model.backbone.image_encoder.get_layer(
+        "v2_stack_3_block3_2_conv"
+    ).kernel
     np.testing.assert_array_equal(
         np.asarray(kernel),
         np.asarray(source.get_layer("conv5_block3_2_conv").kernel),
     )
-    stem = np.asarray(model.backbone.get_layer("conv1_conv").kernel)
+    stem = np.asarray(
+        model.backbone.image_encoder.get_layer("conv1_conv").kernel
+    )
     np.testing.assert_array_equal(
         stem, np.asarray(source.get_layer("conv1_conv").kernel)[:, :, ::-1]
     )

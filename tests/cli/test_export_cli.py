@@ -11,19 +11,11 @@ from keras_refinenet.cli.main import main  # noqa: E402
 @pytest.fixture(scope="module")
 def preset_dir(tmp_path_factory):
     import keras
-    import keras_cv
 
-    from keras_refinenet import RefineNet
+    from keras_refinenet import tiny_refinenet
 
     keras.utils.set_random_seed(3)
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 8, 8],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    model = RefineNet(backbone, num_classes=2, top_filters=8, decoder_filters=8)
+    model = tiny_refinenet(num_classes=2)
     path = tmp_path_factory.mktemp("preset")
     model.save_to_preset(path)
     return model, path
@@ -42,7 +34,7 @@ def test_export_writes_a_servable_version(preset_dir, tmp_path, capsys):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(1, 40, 48, 3), dtype=np.uint8)
     outputs = loaded.signatures["serving_default"](images=tf.constant(images))
-    logits = np.asarray(model(images.astype(np.float32)))
+    logits = np.asarray(model(model.preprocessor(images.astype(np.float32))))
     np.testing.assert_array_equal(outputs["class_ids"], logits.argmax(-1))
     too_large = tf.zeros((1, 50, 50, 3), tf.uint8)
     error = loaded.signatures["serving_default"](images=too_large)["error"]

@@ -17,25 +17,16 @@ TRAIN_TO_LABEL_ID = np.array(
 
 def small_model(num_classes):
     import keras
-    import keras_cv
 
-    from keras_refinenet import RefineNet
+    from keras_refinenet import tiny_refinenet
 
     keras.utils.set_random_seed(num_classes)
-    backbone = keras_cv.models.ResNetBackbone(
-        stackwise_filters=[8, 8, 8, 8],
-        stackwise_blocks=[1, 1, 1, 1],
-        stackwise_strides=[1, 2, 2, 2],
-        include_rescaling=False,
-        input_shape=(None, None, 3),
-    )
-    return RefineNet(
-        backbone, num_classes=num_classes, top_filters=8, decoder_filters=8
-    )
+    return tiny_refinenet(num_classes=num_classes)
 
 
 def reference_ids(model, image):
-    logits = np.asarray(model(image[None].astype(np.float32)))[0]
+    inputs = model.preprocessor(image[None].astype(np.float32))
+    logits = np.asarray(model(inputs))[0]
     return logits.argmax(-1)
 
 

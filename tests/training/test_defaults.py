@@ -29,7 +29,7 @@ def _snapshot(variables):
 
 def test_decoder_variables_are_everything_but_the_backbone(model):
     decoder = decoder_variables(model)
-    backbone = model.backbone.trainable_variables
+    backbone = model.backbone.image_encoder.trainable_variables
     assert len(decoder) + len(backbone) == len(model.trainable_variables)
     decoder_paths = {v.path for v in decoder}
     assert not decoder_paths & {v.path for v in backbone}
@@ -50,7 +50,9 @@ def test_sgd_step_moves_decoder_ten_times_as_far(model, rng):
     grads = [rng.normal(size=v.shape).astype("float32") for v in variables]
     optimizer.apply_gradients(zip(grads, variables))
     after = _snapshot(variables)
-    backbone_ids = {id(v) for v in model.backbone.trainable_variables}
+    backbone_ids = {
+        id(v) for v in model.backbone.image_encoder.trainable_variables
+    }
     for variable, old, new, grad in zip(variables, before, after, grads):
         # First step of SGD with momentum: velocity = -lr * g.
         factor = 1.0 if id(variable) in backbone_ids else MULTIPLIER
@@ -131,7 +133,7 @@ def test_refinenet_compile_uses_the_defaults(model):
     assert isinstance(model.optimizer, RefineNetAdamW)
     assert model.optimizer.learning_rate_multiplier == MULTIPLIER
     assert model.optimizer.is_multiplied(model.get_layer("classifier").kernel)
-    backbone_kernel = model.backbone.trainable_variables[0]
+    backbone_kernel = model.backbone.image_encoder.trainable_variables[0]
     assert not model.optimizer.is_multiplied(backbone_kernel)
 
 
