@@ -128,7 +128,8 @@ class ReferenceRefineNet(nn.Module):
         depth: ResNet depth, 50, 101 or 152.
         num_classes: classifier outputs.
         light_weight: build the Light-Weight RefineNet (1x1 projections,
-            fusions and pooling convs, no residual conv units, no dropout).
+            fusions and pooling convs, no residual conv units, dropout only
+            on the stride-32 and stride-16 features).
     """
 
     def __init__(self, depth=101, num_classes=21, light_weight=False):
@@ -216,9 +217,10 @@ class ReferenceRefineNet(nn.Module):
 
     def forward(self, x):
         features = self.backbone_features(x)
-        if not self.light_weight:
-            features[3] = self.do(features[3])
-            features[2] = self.do(features[2])
+        # Both models drop out the stride-32 and stride-16 features
+        # (`self.do` in light-weight-refinenet's `models/resnet.py` too).
+        features[3] = self.do(features[3])
+        features[2] = self.do(features[2])
         coarser = None
         for level in range(1, 5):
             feature = features[4 - level]
