@@ -43,7 +43,11 @@ PACKAGE_DIR = REPO_ROOT / PACKAGE
 # API page -> (title, modules or packages it documents, intro if the
 # package has no docstring).
 API_PAGES = {
-    "keras_refinenet": ("keras_refinenet", [PACKAGE, "serving"], None),
+    "keras_refinenet": (
+        "keras_refinenet",
+        [PACKAGE, "serving", "constants", "labels", "refinenet_release"],
+        None,
+    ),
     "layers": ("keras_refinenet.layers", ["layers"], None),
     "models": (
         "keras_refinenet.models",
@@ -236,7 +240,7 @@ def api_modules(entry):
         return [f"{PACKAGE}.{entry}"]
     modules = [
         _module_name(module)
-        for module in sorted(path.glob("*.py"))
+        for module in sorted(path.rglob("*.py"))
         if not _is_private(module)
     ]
     return [

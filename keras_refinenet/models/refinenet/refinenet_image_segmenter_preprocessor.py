@@ -33,3 +33,12 @@ class RefineNetImageSegmenterPreprocessor(
 
     backbone_cls = RefineNetBackbone
     image_converter_cls = RefineNetImageConverter
+
+    def __init__(
+        self, image_converter=None, resize_output_mask=False, **kwargs
+    ):
+        super().__init__(
+            image_converter=image_converter,
+            resize_output_mask=resize_output_mask,
+            **kwargs,
+        )
