@@ -275,3 +275,33 @@ def test_refinenet101_parameter_formula():
         decoder_filters=256,
         num_classes=19,
     )
+
+
+def test_a_separate_image_encoder_per_scale():
+    """The paper's 2-scale network: one ResNet per scale, own weights."""
+    from keras_refinenet import tiny_refinenet
+
+    shared = tiny_refinenet(input_scales=(1.2, 0.6))
+    separate = tiny_refinenet(
+        input_scales=(1.2, 0.6), share_image_encoder=False
+    )
+    encoder = separate.backbone.get_layer("scale2_image_encoder")
+    assert encoder is not separate.backbone.image_encoder
+    first = separate.backbone.image_encoder
+    assert {id(w) for w in encoder.weights}.isdisjoint(
+        {id(w) for w in first.weights}
+    )
+    encoder_params = first.count_params()
+    assert separate.count_params() - shared.count_params() == encoder_params
+    images = np.random.default_rng(0).uniform(0, 255, (1, 37, 45, 3))
+    logits = separate.predict(images.astype("float32"), verbose=0)
+    assert logits.shape == (1, 37, 45, 3)
+    # Changing the second encoder changes the output: it is used.
+    for weight in encoder.trainable_weights:
+        weight.assign(np.zeros(weight.shape, weight.dtype))
+    changed = separate.predict(images.astype("float32"), verbose=0)
+    assert np.abs(changed - logits).max() > 1e-6
+    config = separate.backbone.get_config()
+    assert config["share_image_encoder"] is False
+    restored = type(separate.backbone).from_config(config)
+    assert len(restored.scale_image_encoders) == 1

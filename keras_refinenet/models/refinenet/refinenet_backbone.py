@@ -135,8 +135,13 @@ class RefineNetBackbone(keras_hub.models.Backbone):
             outputs.
         num_cascades: number of cascaded RefineNet blocks: 4 (default),
             2 or 1 (the paper's single RefineNet).
-        input_scales: image scales fed through the shared encoder, e.g.
-            `(1.0, 0.6)` for a 2-scale RefineNet.
+        input_scales: image scales fed through the encoder, e.g.
+            `(1.2, 0.6)` for the paper's 2-scale RefineNet.
+        share_image_encoder: with several `input_scales`, one encoder for
+            every scale (`True`) or one per scale (`False`: the paper's and
+            the authors' 2-scale network, a featnet group per scale; the
+            other scales' encoders `scale{k}_image_encoder` are built from
+            `image_encoder`'s configuration, with their own weights).
         dtype: dtype policy of every layer, the image encoder included.
         **kwargs: `keras_hub.models.Backbone` arguments (`name`, ...).
 
@@ -177,6 +182,7 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         pyramid_levels=PYRAMID_LEVELS,
         num_cascades=4,
         input_scales=DEFAULT_INPUT_SCALES,
+        share_image_encoder=True,
         dtype=None,
         **kwargs,
     ):
@@ -200,6 +206,16 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         self.image_encoder = feature_pyramid_model(
             image_encoder, pyramid_levels, name=IMAGE_ENCODER_NAME
         )
+        # One more encoder per extra scale when they are not shared.
+        self.scale_image_encoders = [
+            feature_pyramid_model(
+                _deserialize_encoder(image_encoder_config, dtype),
+                pyramid_levels,
+                name=f"scale{index + 1}_{IMAGE_ENCODER_NAME}",
+            )
+            for index in range(1, len(input_scales))
+            if not share_image_encoder
+        ]
         self.image_scalings = [
             None
             if scale == 1.0
@@ -294,6 +310,7 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         self.pyramid_levels = pyramid_levels
         self.num_cascades = num_cascades
         self.input_scales = list(input_scales)
+        self.share_image_encoder = share_image_encoder
         self._apply_freezing()
 
     def refine(self, images):
@@ -309,7 +326,12 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         projected = []
         for scale, scaling in enumerate(self.image_scalings):
             scaled = images if scaling is None else scaling(images)
-            features = list(reversed(self.image_encoder(scaled)))
+            encoder = (
+                self.image_encoder
+                if scale == 0 or not self.scale_image_encoders
+                else self.scale_image_encoders[scale - 1]
+            )
+            features = list(reversed(encoder(scaled)))
             for level in range(1, min(DROPOUT_LEVELS, len(features)) + 1):
                 features[level - 1] = self.encoder_dropouts[level - 1](
                     features[level - 1]
@@ -342,12 +364,13 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         return dict(self.image_encoder_config["config"])
 
     def _apply_freezing(self):
-        if self.freeze_backbone:
-            self.image_encoder.trainable = False
-        elif self.freeze_batchnorm:
-            for layer in self.image_encoder._flatten_layers(include_self=False):
-                if isinstance(layer, keras.layers.BatchNormalization):
-                    layer.trainable = False
+        for encoder in [self.image_encoder, *self.scale_image_encoders]:
+            if self.freeze_backbone:
+                encoder.trainable = False
+            elif self.freeze_batchnorm:
+                for layer in encoder._flatten_layers(include_self=False):
+                    if isinstance(layer, keras.layers.BatchNormalization):
+                        layer.trainable = False
 
     def get_config(self):
         config = super().get_config()
@@ -376,6 +399,7 @@ class RefineNetBackbone(keras_hub.models.Backbone):
                 "pyramid_levels": list(self.pyramid_levels),
                 "num_cascades": self.num_cascades,
                 "input_scales": list(self.input_scales),
+                "share_image_encoder": self.share_image_encoder,
             }
         )
         return config

@@ -302,8 +302,9 @@ PRESETS = {
         "metadata": {
             "description": (
                 "4-cascaded 2-scale RefineNet-101 (the paper's multi-scale "
-                "variant): the image at scales 1.2 and 0.6 through one "
-                "shared keras-cv ResNet-101 v1 backbone, all eight feature "
+                "variant): the image at the authors' scales 1.2 and 0.6, "
+                "each through its own keras-cv ResNet-101 v1 (a featnet "
+                "per scale, as in the authors' code), all eight feature "
                 "maps fused by the four cascaded blocks; architecture only."
             ),
             "backbone": "ResNet-101 v1 (keras-cv)",
@@ -316,7 +317,11 @@ PRESETS = {
             101,
             "keras_cv",
             CITYSCAPES_NUM_CLASSES,
-            {**MATCONVNET_ARCHITECTURE, "input_scales": PAPER_INPUT_SCALES},
+            {
+                **MATCONVNET_ARCHITECTURE,
+                "input_scales": PAPER_INPUT_SCALES,
+                "share_image_encoder": False,
+            },
             MATCONVNET_NORMALIZATION,
         ),
     },
