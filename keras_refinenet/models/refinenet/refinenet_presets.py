@@ -161,9 +161,8 @@ def _voc_preset(depth):
             f"The authors publish no PyTorch RefineNet-{depth}; their "
             "MatConvNet model has the Caffe ResNet layout, which this "
             "torch-layout backbone cannot hold exactly. Convert a PyTorch "
-            "checkpoint of this architecture, or use the MatConvNet model "
-            "with a keras-cv backbone (`keras-refinenet convert matconvnet "
-            "--depth 152`)."
+            "checkpoint of this architecture, or use the MatConvNet model: "
+            "the `refinenet152_voc2012` preset."
         )
     return {
         "metadata": metadata,
