@@ -15,7 +15,11 @@ from keras import ops
 from keras_refinenet.constants import MAX_PIXEL_VALUE
 
 MATLAB_BICUBIC = "matlab_bicubic"
-RESIZE_INTERPOLATIONS = ("bilinear", "nearest", MATLAB_BICUBIC)
+# OpenCV's `cv2.resize(..., interpolation=cv2.INTER_CUBIC)`: Keys a = -0.75,
+# half-pixel centres, replicated borders, no antialiasing (the authors'
+# PyTorch evaluation upsamples their stride-4 logits this way).
+OPENCV_BICUBIC = "opencv_bicubic"
+RESIZE_INTERPOLATIONS = ("bilinear", "nearest", MATLAB_BICUBIC, OPENCV_BICUBIC)
 # How `matlab_bicubic` maps input to output coordinates when resizing to a
 # target size: one scale per axis (`imresize(x, size)`) or one scale for
 # both axes, `max(size / input_size)`, then a top-left crop to `size`
@@ -27,6 +31,8 @@ SCALE_MODES = (PER_AXIS, UNIFORM_CROP)
 # Keys' cubic convolution kernel with a = -0.5 (MATLAB's "bicubic"), which
 # is non-zero on (-2, 2).
 _KEYS_A = -0.5
+_OPENCV_A = -0.75
+_OPENCV_TAPS = 4
 _CUBIC_WIDTH = 4.0
 # The coordinate maths runs in float64: in float32 the fractional offsets
 # of a 2000-pixel axis lose ~1e-4 of a pixel.
@@ -78,9 +84,8 @@ def _as_float64(value):
     return ops.cast(value, _COORDINATE_DTYPE)
 
 
-def _keys_cubic(offsets):
-    """Keys' cubic convolution kernel (a = -0.5) at float64 `offsets`."""
-    a = _KEYS_A
+def _keys_cubic(offsets, a=_KEYS_A):
+    """Keys' cubic convolution kernel (MATLAB's a = -0.5) at `offsets`."""
     t = ops.abs(offsets)
     t2 = t * t
     t3 = t2 * t
@@ -133,6 +138,42 @@ def _matlab_axis_matrix(in_size, out_size, scale, antialias):
     return ops.scatter(
         indices, ops.reshape(weights, (-1,)), (out_size, in_size)
     )
+
+
+def _opencv_axis_matrix(in_size, out_size):
+    """Dense `(out_size, in_size)` matrix of OpenCV's `INTER_CUBIC`.
+
+    Output pixel `d` (0-based) sits at `(d + 0.5) * in / out - 0.5`; its
+    four taps from `floor(u) - 1` take Keys' kernel with a = -0.75 and
+    clamp to the image (replicated border).
+    """
+    ratio = _as_float64(in_size) / _as_float64(out_size)
+    positions = ops.cast(ops.arange(out_size, dtype="int32"), _COORDINATE_DTYPE)
+    centres = (positions + 0.5) * ratio - 0.5
+    first = ops.floor(centres) - 1.0
+    taps = ops.expand_dims(first, 1) + ops.cast(
+        ops.expand_dims(ops.arange(_OPENCV_TAPS, dtype="int32"), 0),
+        _COORDINATE_DTYPE,
+    )
+    weights = _keys_cubic(ops.expand_dims(centres, 1) - taps, a=_OPENCV_A)
+    source = ops.clip(ops.cast(taps, "int32"), 0, in_size - 1)
+    rows = ops.broadcast_to(
+        ops.expand_dims(ops.arange(out_size, dtype="int32"), 1),
+        ops.shape(source),
+    )
+    indices = ops.reshape(ops.stack([rows, source], axis=-1), (-1, 2))
+    return ops.scatter(
+        indices, ops.reshape(weights, (-1,)), (out_size, in_size)
+    )
+
+
+def _opencv_bicubic(images, size):
+    dtype = keras.backend.standardize_dtype(images.dtype)
+    if not dtype.startswith(("float", "bfloat")):
+        images = ops.cast(images, "float32")
+    in_h, in_w = spatial_size(images)
+    x = _apply_axis_matrix(images, _opencv_axis_matrix(in_h, size[0]), 1)
+    return _apply_axis_matrix(x, _opencv_axis_matrix(in_w, size[1]), 2)
 
 
 def _apply_axis_matrix(x, matrix, axis):
@@ -294,7 +335,10 @@ def resize_images(
         images: 4D channels-last tensor.
         size: `(height, width)`; Python ints or scalar tensors taken from a
             runtime shape. May be omitted with `scale` (`matlab_bicubic`).
-        interpolation: `"bilinear"`, `"nearest"` or `"matlab_bicubic"`.
+        interpolation: `"bilinear"`, `"nearest"`, `"matlab_bicubic"` or
+            `"opencv_bicubic"` (`cv2.resize` with `INTER_CUBIC`: Keys
+            a = -0.75, half-pixel centres, replicated border, no
+            antialiasing).
         align_corners: bilinear and nearest only. If `True`, the corner
             pixels of input and output are aligned (PyTorch's
             `align_corners=True`, TF1's
@@ -382,6 +426,8 @@ def resize_images(
         return _matlab_bicubic(
             images, size, scale, scale_mode, antialias, round_to_uint8
         )
+    if interpolation == OPENCV_BICUBIC:
+        return _opencv_bicubic(images, size)
     in_shape = ops.shape(images)
     x = _interpolate_axis(
         images, in_shape[1], out_h, 1, align_corners, interpolation

@@ -5,7 +5,12 @@ import copy
 import keras
 import keras_hub
 
-from keras_refinenet.layers.resize import MATLAB_BICUBIC, ResizeLike
+from keras_refinenet.layers.resize import (
+    MATLAB_BICUBIC,
+    OPENCV_BICUBIC,
+    PER_AXIS,
+    ResizeLike,
+)
 from keras_refinenet.layers.utils import check_positive_int
 from keras_refinenet.models.refinenet.refinenet_backbone import (
     RefineNetBackbone,
@@ -27,7 +32,7 @@ CLASSIFIER_LAYER = "classifier"
 # How logits reach the input size: bilinear, or the authors' MatConvNet
 # rule, `exp(imresize(max(log softmax, -20), size))` with MATLAB bicubic
 # (`main/my_gen_seg_result.m`), returned as the clamped log-probabilities.
-OUTPUT_INTERPOLATIONS = ("bilinear", MATLAB_BICUBIC)
+OUTPUT_INTERPOLATIONS = ("bilinear", MATLAB_BICUBIC, OPENCV_BICUBIC)
 LOG_PROBABILITY_FLOOR = -20.0
 
 
@@ -96,7 +101,9 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
             MatConvNet rule: log-softmax clamped at -20, resized with
             MATLAB `imresize` bicubic (the backbone's `scale_mode`); the
             output then holds those log-probabilities (their argmax is the
-            authors' label map, their softmax the probabilities).
+            authors' label map, their softmax the probabilities); or
+            `"opencv_bicubic"`, the logits resized as the authors' PyTorch
+            evaluation does (`cv2.resize(..., cv2.INTER_CUBIC)`).
         void_channel: the output channel meaning "void" (the authors'
             MatConvNet models have one, e.g. channel 19 of
             `refinenet101_cityscapes`), or `None`; `predict_segmentation`
@@ -175,7 +182,11 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         self.output_resize = ResizeLike(
             interpolation=output_interpolation,
             align_corners=backbone.align_corners,
-            scale_mode=getattr(backbone, "scale_mode", "per_axis"),
+            scale_mode=(
+                getattr(backbone, "scale_mode", PER_AXIS)
+                if output_interpolation == MATLAB_BICUBIC
+                else PER_AXIS
+            ),
             dtype="float32",
             name="upsample",
         )
