@@ -100,6 +100,11 @@ def run_file(format, path, images, threads=None):
 
 
 def main(argv):
+    """Runs an exported file on saved images and saves its logits.
+
+    Args:
+        argv: `FORMAT EXPORT_PATH IMAGES.npy LOGITS.npy [THREADS]`.
+    """
     format, path, images_path, logits_path = argv[:4]
     threads = int(argv[4]) if len(argv) > 4 else None
     images = np.load(images_path)

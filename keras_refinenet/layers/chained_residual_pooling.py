@@ -34,7 +34,7 @@ class ChainedResidualPooling(keras.layers.Layer):
 
     >>> import numpy as np
     >>> crp = ChainedResidualPooling(num_stages=4)
-    >>> crp(np.zeros((2, 11, 5, 4), "float32")).shape
+    >>> tuple(crp(np.zeros((2, 11, 5, 4), "float32")).shape)
     (2, 11, 5, 4)
     """
 

@@ -28,7 +28,7 @@ class ResidualConvUnit(keras.layers.Layer):
 
     >>> import numpy as np
     >>> rcu = ResidualConvUnit(num_blocks=2)
-    >>> rcu(np.zeros((1, 9, 7, 8), "float32")).shape
+    >>> tuple(rcu(np.zeros((1, 9, 7, 8), "float32")).shape)
     (1, 9, 7, 8)
     """
 
