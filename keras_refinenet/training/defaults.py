@@ -147,9 +147,13 @@ class RefineNetAdamW(LearningRateMultiplierMixin, keras.optimizers.AdamW):
 
 
 def decoder_variables(model):
-    """Trainable variables of `model` that are not in its image encoder."""
-    encoder = getattr(model.backbone, "image_encoder", model.backbone)
-    backbone_ids = {id(v) for v in encoder.trainable_variables}
+    """Trainable variables of `model` that are not in its image encoders
+    (also the per-scale encoders of multi-scale models)."""
+    encoders = [getattr(model.backbone, "image_encoder", model.backbone)]
+    encoders += list(getattr(model.backbone, "scale_image_encoders", []))
+    backbone_ids = {
+        id(v) for encoder in encoders for v in encoder.trainable_variables
+    }
     return [v for v in model.trainable_variables if id(v) not in backbone_ids]
 
 
