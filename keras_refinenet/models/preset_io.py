@@ -371,6 +371,15 @@ def _new_head(model, task_config, overrides):
     return [model.classifier]
 
 
+def _new_classes_drop_labels(saved_task, task_overrides):
+    """A `num_classes` override also drops the saved class semantics
+    (`void_channel`, `label_values`) unless they are given too."""
+    new_classes = task_overrides.get("num_classes")
+    if new_classes is None or new_classes == saved_task.get("num_classes"):
+        return task_overrides
+    return {"void_channel": None, "label_values": None, **task_overrides}
+
+
 def build_named(cls, name, overrides=None):
     """Builds the built-in preset `name` (random weights), offline.
 
@@ -415,6 +424,7 @@ def build_from_parts(cls, backbone_config, task_config, converter, overrides):
     backbone_overrides, task_overrides, converter_overrides = (
         split_refinenet_config(overrides)
     )
+    task_overrides = _new_classes_drop_labels(task_config, task_overrides)
     backbone_config = {**backbone_config, **backbone_overrides}
     backbone_config.pop("dtype", None)
     encoder = backbone_config.pop("image_encoder")
@@ -504,7 +514,7 @@ def _deserialize_task(task_config, overrides):
         backbone_config["dtype"] = keras.dtype_policies.serialize(
             keras.dtype_policies.get(dtype)
         )
-    config.update(task_overrides)
+    config.update(_new_classes_drop_labels(config, task_overrides))
     if "compile" in overrides:
         config["compile"] = overrides["compile"]
     model = keras.saving.deserialize_keras_object(task_config)

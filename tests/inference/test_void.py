@@ -60,3 +60,19 @@ def test_model_void_channel_drives_predict_segmentation(tmp_path):
     assert restored.label_values == [0, 1, 255]
     with pytest.raises(ValueError, match="Received: void_channel=5"):
         tiny_refinenet(num_classes=3, void_channel=5)
+
+
+def test_num_classes_override_drops_the_void_channel(tmp_path):
+    model = RefineNet.from_preset(
+        "refinenet101_ade20k",
+        load_weights=False,
+        num_classes=3,
+        top_filters=8,
+        decoder_filters=4,
+    )
+    assert model.void_channel is None and model.label_values is None
+    tiny = tiny_refinenet(num_classes=3, void_channel=0, label_values=[0, 1, 2])
+    directory = tiny.save_to_preset(tmp_path / "p")
+    finetune = RefineNet.from_preset(directory, num_classes=5)
+    assert finetune.void_channel is None
+    assert RefineNet.from_preset(directory).void_channel == 0
