@@ -10,6 +10,10 @@ import pytest
 
 EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "examples"
 TIMEOUT_SECONDS = 300
+# Exports to every runtime (about 4 minutes alone on 2 cores): only with
+# `-m large`; tests/export covers each format in the default run.
+LARGE_SMOKE_RUNS = ("export_every_format.py",)
+LARGE_TIMEOUT_SECONDS = 900
 # Smoke runs wait on TensorFlow start-up and tracing more than on the CPU;
 # a few at a time keep the whole module to about two minutes.
 CONCURRENT_RUNS = 3
@@ -67,7 +71,7 @@ def test_every_example_is_tested():
     assert scripts == set(EXPECTED)
 
 
-def _run(arguments, tmp_path):
+def _run(arguments, tmp_path, timeout=TIMEOUT_SECONDS):
     env = dict(os.environ, TMPDIR=str(tmp_path), TF_CPP_MIN_LOG_LEVEL="2")
     env["CUDA_VISIBLE_DEVICES"] = ""
     return subprocess.run(
@@ -76,21 +80,27 @@ def _run(arguments, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=TIMEOUT_SECONDS,
+        timeout=timeout,
     )
 
 
-def _smoke(script, folder):
+def _smoke(script, folder, timeout=TIMEOUT_SECONDS):
     folder.mkdir()
     extra = [arg.format(out=folder / "out") for arg in EXPECTED[script][0]]
-    return _run([str(EXAMPLES_DIR / script), "--smoke", *extra], folder)
+    return _run(
+        [str(EXAMPLES_DIR / script), "--smoke", *extra], folder, timeout
+    )
 
 
 @pytest.fixture(scope="module")
 def smoke_runs(tmp_path_factory):
     """Runs every example with --smoke; script -> (result, folder)."""
     root = tmp_path_factory.mktemp("examples")
-    folders = {script: root / script.removesuffix(".py") for script in EXPECTED}
+    folders = {
+        script: root / script.removesuffix(".py")
+        for script in EXPECTED
+        if script not in LARGE_SMOKE_RUNS
+    }
     with concurrent.futures.ThreadPoolExecutor(CONCURRENT_RUNS) as pool:
         futures = {
             script: pool.submit(_smoke, script, folder)
@@ -102,10 +112,8 @@ def smoke_runs(tmp_path_factory):
         }
 
 
-@pytest.mark.parametrize("script", sorted(EXPECTED))
-def test_example_smoke(script, smoke_runs):
+def _check_smoke(script, result, folder):
     _, expected_lines, expected_files = EXPECTED[script]
-    result, folder = smoke_runs[script]
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-4000:]
     for line in expected_lines:
@@ -113,6 +121,21 @@ def test_example_smoke(script, smoke_runs):
     out = folder / "out"
     for name in expected_files:
         assert (out / name).is_file(), (name, sorted(out.rglob("*")))
+
+
+@pytest.mark.parametrize(
+    "script", sorted(set(EXPECTED) - set(LARGE_SMOKE_RUNS))
+)
+def test_example_smoke(script, smoke_runs):
+    _check_smoke(script, *smoke_runs[script])
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("script", LARGE_SMOKE_RUNS)
+def test_large_example_smoke(script, tmp_path):
+    folder = tmp_path / "run"
+    result = _smoke(script, folder, LARGE_TIMEOUT_SECONDS)
+    _check_smoke(script, result, folder)
 
 
 @pytest.mark.parametrize("script", sorted(EXPECTED))
