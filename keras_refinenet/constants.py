@@ -11,3 +11,9 @@ MAX_PIXEL_VALUE = 255
 # Signature names of the exported TF Serving SavedModel.
 IMAGES_SIGNATURE = "serving_default"
 IMAGE_BYTES_SIGNATURE = "predict_image_bytes"
+# How a model's void output channel (the authors' MatConvNet models have
+# one) enters label maps: it wins like any class and gives the void label
+# (the authors' rule), or it is left out of the argmax.
+VOID_AS_LABEL = "label"
+VOID_EXCLUDED = "exclude"
+VOID_RULES = (VOID_AS_LABEL, VOID_EXCLUDED)

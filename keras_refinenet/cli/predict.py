@@ -10,6 +10,7 @@ scripts and server expect). `overlay` and `color` also write `legend.png`.
 import pathlib
 import sys
 
+from keras_refinenet.constants import VOID_AS_LABEL, VOID_RULES
 from keras_refinenet.data.folder import IMAGE_EXTENSIONS
 from keras_refinenet.inference.visualize import (
     DEFAULT_ALPHA,
@@ -69,6 +70,14 @@ def add_parser(subparsers):
         type=float,
         nargs="+",
         help="scales for multiscale TTA (overrides the default scales)",
+    )
+    parser.add_argument(
+        "--void",
+        choices=VOID_RULES,
+        default=VOID_AS_LABEL,
+        help="models with a void channel (the authors' MatConvNet presets): "
+        "label = void wins like a class and gives its label (255 for "
+        "Cityscapes; the authors' rule), exclude = only real classes",
     )
     parser.add_argument("--alpha", type=float, default=DEFAULT_ALPHA)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
@@ -157,6 +166,7 @@ def run(args):
         "scales": _scales(args),
         "flip": args.tta.endswith("flip"),
         "batch_size": args.batch_size,
+        "void": args.void,
     }
     try:
         check_options(

@@ -12,7 +12,12 @@ import math
 
 import numpy as np
 
-from keras_refinenet.constants import IGNORE_LABEL
+from keras_refinenet.constants import (
+    IGNORE_LABEL,
+    VOID_AS_LABEL,
+    VOID_EXCLUDED,
+    VOID_RULES,
+)
 
 MIN_IMAGE_SIZE = 32
 DEFAULT_TILE_OVERLAP = 1.0 / 3.0
@@ -345,11 +350,6 @@ def check_options(tile_size, tile_overlap, scales, batch_size):
             f"Received: batch_size={batch_size!r}"
         )
     return tile_size, scales
-
-
-VOID_AS_LABEL = "label"
-VOID_EXCLUDED = "exclude"
-VOID_RULES = (VOID_AS_LABEL, VOID_EXCLUDED)
 
 
 def label_map(
