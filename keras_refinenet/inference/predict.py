@@ -365,9 +365,9 @@ def label_map(
         probabilities: `(..., num_channels)` scores.
         void: `"label"` or `"exclude"`, see `predict_segmentation`.
         void_channel: the void channel, or `None` (then `model`'s).
-        label_values: label value per channel, or `None` (then `model`'s,
-            else channel indices).
-        model: a model with `void_channel` / `label_values` attributes, or
+        label_values: label value per channel, or `None` for channel
+            indices (void pixels then 255).
+        model: a model with a `void_channel` attribute, or
             `None`.
 
     Returns:
@@ -388,8 +388,6 @@ def label_map(
         )
     if void_channel is None:
         void_channel = getattr(model, "void_channel", None)
-    if label_values is None:
-        label_values = getattr(model, "label_values", None)
     num_channels = probabilities.shape[-1]
     if void_channel is not None and not 0 <= void_channel < num_channels:
         raise ValueError(
@@ -426,7 +424,7 @@ def predict_segmentation(
     batch_size=DEFAULT_BATCH_SIZE,
     void=VOID_AS_LABEL,
     void_channel=None,
-    label_values=None,
+    map_labels=False,
 ):
     """Class-id maps (and optionally probabilities) at the original size.
 
@@ -457,15 +455,16 @@ def predict_segmentation(
         void: with a `void_channel` (the authors' MatConvNet models have
             one, e.g. channel 19 of `refinenet101_cityscapes`):
             `"label"` (the authors' rule) takes the argmax over every
-            channel and gives pixels won by void the void label
-            (`label_values[void_channel]`, else 255); `"exclude"` takes the
-            argmax over the real classes only.
+            channel and gives pixels won by void 255 (with `map_labels`,
+            the dataset's void label); `"exclude"` takes the argmax over
+            the real classes only.
         void_channel: index of the void output channel, or `None` (then
             read from `model.void_channel` if the model has one).
-        label_values: label value of each channel, to return label
-            values (as the authors' saved masks) instead of channel
-            indices; `None` (default, or `model.label_values`) keeps
-            channel indices (void pixels excepted, see `void`).
+        map_labels: return the dataset's label values
+            (`model.label_values`, as the authors' saved masks, e.g. NYUDv2
+            1..40 and void 255) instead of channel indices (the default:
+            indices into the preset's class names and palette, void pixels
+            255).
 
     Returns:
         `int32` class ids `(h, w)` for one image, `(b, h, w)` for a batch,
@@ -493,7 +492,13 @@ def predict_segmentation(
         for group in groups
     ]
     class_ids = [
-        label_map(p, void, void_channel, label_values, model)
+        label_map(
+            p,
+            void,
+            void_channel,
+            model.label_values if map_labels else None,
+            model,
+        )
         for p in probabilities
     ]
     if structure == "single":

@@ -37,8 +37,9 @@ def test_overlay_blends_by_alpha_and_keeps_ignored_pixels():
 
 def test_preset_palettes_match_data_modules():
     palette, names = visualize.preset_palette("refinenet101_cityscapes")
-    assert names[0] == "road" and names[-1] == "bicycle"
-    assert palette.shape == (19, 3)
+    # The authors' Cityscapes model: 19 train ids and the void channel.
+    assert names[0] == "road" and names[18] == "bicycle"
+    assert names[-1] == "void" and palette.shape == (20, 3)
     assert palette[13].tolist() == [0, 0, 142]  # car
     palette, names = visualize.preset_palette("refinenet101_voc")
     assert len(names) == 21 and palette[15].tolist() == [192, 128, 128]

@@ -46,12 +46,30 @@ def test_model_void_channel_drives_predict_segmentation(tmp_path):
     model = tiny_refinenet(
         num_classes=3, void_channel=2, label_values=[0, 1, 255]
     )
+    shifted = tiny_refinenet(
+        num_classes=3, void_channel=0, label_values=[0, 1, 2]
+    )
+    pixels = np.random.default_rng(1).integers(0, 256, (33, 41, 3))
+    scores = shifted.predict(pixels[None].astype("float32"), verbose=0)[0]
+    # Channel indices by default (void 255), label values on request.
+    np.testing.assert_array_equal(
+        shifted.predict_segmentation(pixels),
+        np.array([255, 1, 2])[scores.argmax(-1)],
+    )
+    np.testing.assert_array_equal(
+        shifted.predict_segmentation(pixels, map_labels=True),
+        np.array([0, 1, 2])[scores.argmax(-1)],
+    )
     image = np.random.default_rng(0).integers(0, 256, (37, 45, 3))
     probabilities = model.predict(image[None].astype("float32"), verbose=0)[0]
     with_void = model.predict_segmentation(image)
     without = model.predict_segmentation(image, void="exclude")
     np.testing.assert_array_equal(
         with_void, np.array([0, 1, 255])[probabilities.argmax(-1)]
+    )
+    values = model.predict_segmentation(image, map_labels=True)
+    np.testing.assert_array_equal(
+        values, np.array([0, 1, 255])[probabilities.argmax(-1)]
     )
     np.testing.assert_array_equal(without, probabilities[..., :2].argmax(-1))
     assert 255 not in without
