@@ -906,18 +906,15 @@ class DecoderConvRoles:
     output_units: tuple
 
 
-def _rcu_convs(graph, var):
+def _rcu_convs(graph, var, producers):
     units = []
     while True:
         total, _ = graph.match_rcu(var)
         if total is None:
             return tuple(units), var
-        conv2 = graph.dag.producers()[
-            next(name for name in total.inputs if name != var)
-        ]
-        relu2 = graph.dag.producers()[conv2.inputs[0]]
-        conv1 = graph.dag.producers()[relu2.inputs[0]]
-        units.append((conv1, conv2))
+        conv2 = producers[next(name for name in total.inputs if name != var)]
+        relu2 = producers[conv2.inputs[0]]
+        units.append((producers[relu2.inputs[0]], conv2))
         var = total.outputs[0]
 
 
@@ -972,7 +969,7 @@ def decoder_conv_roles(dag, path=""):
     projections, adaptive, sources = [], [], {}
     for index, var in enumerate(architecture.path_inputs, start=1):
         conv = graph.single(var, (CONV,))
-        units, end = _rcu_convs(graph, conv.outputs[0])
+        units, end = _rcu_convs(graph, conv.outputs[0], producers)
         projections.append(conv)
         adaptive.append(units)
         sources[end] = f"path{index}"
@@ -992,7 +989,7 @@ def decoder_conv_roles(dag, path=""):
             after = current
         convs, after = _pooling_convs(graph, after)
         pooling.append(convs)
-        units, end = _rcu_convs(graph, after)
+        units, end = _rcu_convs(graph, after, producers)
         output.append(units)
         sources[end] = f"block{block.index}"
         current = end
