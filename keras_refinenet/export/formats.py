@@ -12,6 +12,8 @@ they were exported for.
 import importlib.util
 import pathlib
 
+from keras_refinenet.constants import RGB_CHANNELS
+
 SAVED_MODEL = "saved_model"
 ONNX = "onnx"
 LITERT = "litert"
@@ -22,7 +24,6 @@ FIXED_SIZE_FORMATS = (LITERT, LITERT_INT8)
 DEFAULT_FORMAT = SAVED_MODEL
 IMAGES_INPUT = "images"
 LOGITS_OUTPUT = "logits"
-RGB_CHANNELS = 3
 # The file each format writes inside the output folder.
 EXPORT_FILES = {
     ONNX: "model.onnx",

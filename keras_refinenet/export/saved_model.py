@@ -25,11 +25,14 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_refinenet.constants import (
+    IMAGE_BYTES_SIGNATURE,
+    IMAGES_SIGNATURE,
+    RGB_CHANNELS,
+)
 from keras_refinenet.inference.predict import MIN_IMAGE_SIZE
 from keras_refinenet.layers.resize import resize_images
 
-IMAGES_SIGNATURE = "serving_default"
-IMAGE_BYTES_SIGNATURE = "predict_image_bytes"
 IMAGES_INPUT = "images"
 IMAGE_BYTES_INPUT = "image_bytes"
 CLASS_IDS_OUTPUT = "class_ids"
@@ -37,7 +40,6 @@ PROBABILITIES_OUTPUT = "probabilities"
 ERROR_OUTPUT = "error"
 # 4096 x 4096: 4K UHD frames and Cityscapes' 1024 x 2048 fit comfortably.
 DEFAULT_MAX_PIXELS = 4096 * 4096
-RGB_CHANNELS = 3
 
 PNG_SIGNATURE = (137, 80, 78, 71, 13, 10, 26, 10)
 PNG_IHDR = tuple(b"IHDR")
