@@ -25,6 +25,7 @@ _LOOKUP_SIZE = 256
 CITYSCAPES_FRAME_ID_PATTERN = re.compile(r"([A-Za-z\-]+_\d{6}_\d{6})")
 CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit.png"
 CITYSCAPES_LABEL_ID_SUFFIX = "_gtFine_labelIds.png"
+CITYSCAPES_TRAIN_ID_SUFFIX = "_gtFine_labelTrainIds.png"
 
 from keras_refinenet.labels import (  # noqa: E402, F401
     _TRAIN_LABELS,

@@ -35,6 +35,11 @@ from PIL import Image
 
 from keras_refinenet.constants import IGNORE_LABEL
 from keras_refinenet.data import folder
+from keras_refinenet.data.cityscapes import (
+    CITYSCAPES_IMAGE_SUFFIX,
+    CITYSCAPES_LABEL_ID_SUFFIX,
+    CITYSCAPES_TRAIN_ID_SUFFIX,
+)
 
 LAYOUTS = ("auto", "folder", "voc", "cityscapes")
 ERROR = "error"
@@ -53,9 +58,6 @@ SHEET_GAP = 4
 SHEET_GAP_VALUE = 255
 CITYSCAPES_IMAGE_DIR = "leftImg8bit"
 CITYSCAPES_MASK_DIR = "gtFine"
-CITYSCAPES_IMAGE_SUFFIX = "_leftImg8bit.png"
-CITYSCAPES_TRAIN_ID_SUFFIX = "_gtFine_labelTrainIds.png"
-CITYSCAPES_LABEL_ID_SUFFIX = "_gtFine_labelIds.png"
 
 
 @dataclasses.dataclass

@@ -13,7 +13,11 @@ import math
 import numpy as np
 
 from keras_refinenet.constants import (
+    GRAYSCALE_CHANNELS,
     IGNORE_LABEL,
+    MAX_PIXEL_VALUE,
+    RGB_CHANNELS,
+    RGBA_CHANNELS,
     VOID_AS_LABEL,
     VOID_EXCLUDED,
     VOID_RULES,
@@ -24,10 +28,6 @@ DEFAULT_TILE_OVERLAP = 1.0 / 3.0
 DEFAULT_BATCH_SIZE = 4
 # The multi-scale inference of the authors' Cityscapes evaluation.
 CITYSCAPES_TTA_SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
-RGB_CHANNELS = 3
-GRAYSCALE_CHANNELS = 1
-RGBA_CHANNELS = 4
-MAX_PIXEL_VALUE = 255.0
 # Image and probability rescaling uses half-pixel centres (like
 # `tf.image.resize`), which keeps content aligned for any scale factor.
 RESCALE_ALIGN_CORNERS = False
