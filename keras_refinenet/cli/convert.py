@@ -9,22 +9,19 @@ keras-refinenet convert imagenet --depth 101 --num-classes 19 --output DIR
 
 import sys
 
-from keras_refinenet.data.voc import VOC_NUM_CLASSES
+from keras_refinenet.convert.dispatch import (
+    CHECKPOINT_FORMATS,
+    CONVERSION_ERRORS,
+    check_conversion_request,
+    convert_checkpoint,
+    converted_metadata,
+)
 from keras_refinenet.models.presets import RESNET_DEPTHS
 from keras_refinenet.refinenet_release import (
     DEFAULT_RESIZE_MODE,
     RELEASED_DATASETS,
     RESIZE_MODES,
 )
-
-SOURCES = (
-    "refinenet-pytorch",
-    "light-weight-refinenet",
-    "matconvnet",
-    "imagenet",
-)
-DEFAULT_DEPTH = 101
-DEFAULT_IMAGENET_CLASSES = VOC_NUM_CLASSES
 
 
 def add_parser(subparsers):
@@ -37,7 +34,9 @@ def add_parser(subparsers):
         "a preset directory (--output) or installs it in the preset cache "
         "(--name) so that RefineNet.from_preset(NAME) loads it.",
     )
-    parser.add_argument("source", choices=SOURCES, help="what to convert")
+    parser.add_argument(
+        "source", choices=CHECKPOINT_FORMATS, help="what to convert"
+    )
     parser.add_argument(
         "checkpoint",
         nargs="?",
@@ -87,82 +86,36 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def _convert(args):
-    if args.source == "refinenet-pytorch":
-        from keras_refinenet.convert.refinenet_pytorch import (
-            convert_refinenet_pytorch,
-        )
-
-        return convert_refinenet_pytorch(args.checkpoint, depth=args.depth)
-    if args.source == "light-weight-refinenet":
-        from keras_refinenet.convert.light_weight_refinenet import (
-            convert_light_weight_refinenet,
-        )
-
-        return convert_light_weight_refinenet(args.checkpoint, depth=args.depth)
-    if args.source == "matconvnet":
-        from keras_refinenet.convert.matconvnet import convert_matconvnet
-
-        return convert_matconvnet(
-            args.checkpoint,
-            depth=args.depth,
-            dataset=args.dataset,
-            resize_mode=args.resize_mode,
-        )
-    num_classes = args.num_classes or DEFAULT_IMAGENET_CLASSES
-    if args.keras_hub_preset:
-        from keras_refinenet.convert.imagenet import keras_hub_refinenet
-
-        return keras_hub_refinenet(args.keras_hub_preset, num_classes)
-    from keras_refinenet.convert.imagenet import (
-        applications_resnet,
-        imagenet_refinenet,
-    )
-
-    depth = args.depth or DEFAULT_DEPTH
-    source = applications_resnet(depth, weights=args.checkpoint or "imagenet")
-    return imagenet_refinenet(depth, num_classes, source=source)
-
-
 def run(args):
     """Converts and writes the preset; returns the exit code."""
-    from keras_refinenet.convert.checkpoints import (
-        CheckpointMismatchError,
-        TorchNotInstalledError,
-        UnsafeCheckpointError,
-    )
-    from keras_refinenet.convert.install import (
-        save_converted,
-        with_num_classes,
-    )
+    from keras_refinenet.convert.install import save_converted
 
-    if args.source != "imagenet" and not args.checkpoint:
-        print(
-            f"error: `{args.source}` needs a CHECKPOINT file.", file=sys.stderr
-        )
+    try:
+        check_conversion_request(args.source, args.checkpoint)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if not (args.output or args.name):
         print("error: give --output DIR or --name PRESET.", file=sys.stderr)
         return 2
     try:
-        model = with_num_classes(_convert(args), args.num_classes)
+        model = convert_checkpoint(
+            args.source,
+            args.checkpoint,
+            depth=args.depth,
+            num_classes=args.num_classes,
+            dataset=args.dataset,
+            resize_mode=args.resize_mode,
+            keras_hub_preset=args.keras_hub_preset,
+        )
         preset_dir = save_converted(
             model,
             output=args.output,
             name=args.name,
             source=args.checkpoint,
-            metadata={
-                **getattr(model, "matconvnet_metadata", {}),
-                "converted_with": f"keras-refinenet convert {args.source}",
-            },
+            metadata=converted_metadata(model, args.source),
         )
-    except (
-        CheckpointMismatchError,
-        TorchNotInstalledError,
-        UnsafeCheckpointError,
-        FileNotFoundError,
-        ValueError,
-    ) as error:
+    except CONVERSION_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"Wrote preset {preset_dir} ({model.count_params():,} parameters).")

@@ -11,6 +11,10 @@ from keras_refinenet.convert.checkpoints import (
     UnsafeCheckpointError,
     load_torch_state_dict,
 )
+from keras_refinenet.convert.dispatch import (
+    CHECKPOINT_FORMATS,
+    convert_checkpoint,
+)
 from keras_refinenet.convert.imagenet import (
     imagenet_backbone,
     imagenet_refinenet,
@@ -28,9 +32,11 @@ from keras_refinenet.convert.refinenet_pytorch import (
 )
 
 __all__ = [
+    "CHECKPOINT_FORMATS",
     "CheckpointMismatchError",
     "TorchNotInstalledError",
     "UnsafeCheckpointError",
+    "convert_checkpoint",
     "convert_light_weight_refinenet",
     "convert_matconvnet",
     "convert_refinenet_pytorch",
