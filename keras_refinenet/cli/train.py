@@ -1,6 +1,5 @@
 """`keras-refinenet train`: train a RefineNet and write it as a preset."""
 
-import argparse
 import sys
 
 from keras_refinenet.data.datasets import (
@@ -11,12 +10,18 @@ from keras_refinenet.data.datasets import (
 )
 from keras_refinenet.training.defaults import AUTO, OPTIMIZER_NAMES
 from keras_refinenet.training.distribute import STRATEGY_NAMES
+from keras_refinenet.training.loss_options import (
+    check_loss_options,
+    checked_loss_spec,
+    command_line_type,
+)
 from keras_refinenet.training.losses import (
+    AUTO_CLASS_WEIGHTS,
+    CLASS_WEIGHT_METHODS,
     DEFAULT_OHEM_MIN_KEPT,
     DEFAULT_OHEM_THRESH,
-    get_loss,
+    LOSS_NAMES,
     parse_class_weights,
-    parse_loss_spec,
 )
 from keras_refinenet.training.precision import PRECISION_POLICIES
 from keras_refinenet.training.trainer import (
@@ -52,37 +57,22 @@ def add_dataset_arguments(parser):
     )
 
 
-def _checked_loss_spec(text):
-    parse_loss_spec(text)
-    return text
-
-
-def _argument_type(parse):
-    def parse_argument(text):
-        try:
-            return parse(text)
-        except ValueError as error:
-            raise argparse.ArgumentTypeError(str(error)) from None
-
-    parse_argument.__name__ = parse.__name__
-    return parse_argument
-
-
 def add_loss_arguments(parser):
     """Adds `--loss`, `--class-weights`, `--ohem-thresh`, `--ohem-min-kept`."""
     parser.add_argument(
         "--loss",
-        type=_argument_type(_checked_loss_spec),
+        type=command_line_type(checked_loss_spec),
         default=None,
-        help="ce, ohem, dice, focal, lovasz or a weighted sum such as "
+        help=f"{', '.join(LOSS_NAMES)} or a weighted sum such as "
         "'ce+0.5*dice' (default: ce)",
     )
     parser.add_argument(
         "--class-weights",
-        type=_argument_type(parse_class_weights),
-        help="per-class weights of the cross-entropy: w0,w1,... or auto "
-        "(median frequency, from the training masks; also median or "
-        "inverse); saved in OUTPUT/class_weights.json",
+        type=command_line_type(parse_class_weights),
+        help="per-class weights of the cross-entropy: w0,w1,... or "
+        f"{AUTO_CLASS_WEIGHTS} (median frequency, from the training masks; "
+        f"also {' or '.join(CLASS_WEIGHT_METHODS)}); saved in "
+        "OUTPUT/class_weights.json",
     )
     parser.add_argument(
         "--ohem-thresh",
@@ -189,21 +179,14 @@ def add_parser(subparsers):
     return parser
 
 
-def _check_loss_options(args):
-    """Raises the library's error for loss options that do not fit."""
-    weights = args.class_weights
-    if args.loss or weights is not None:
-        get_loss(
-            args.loss or ("ohem" if args.ohem_thresh else "ce"),
-            class_weights=[1.0] if isinstance(weights, str) else weights,
-            ohem_thresh=args.ohem_thresh,
-            ohem_min_kept=args.ohem_min_kept,
-        )
-
-
 def config_from_args(args):
     """The `TrainConfig` of parsed `train` arguments."""
-    _check_loss_options(args)
+    check_loss_options(
+        args.loss,
+        class_weights=args.class_weights,
+        ohem_thresh=args.ohem_thresh,
+        ohem_min_kept=args.ohem_min_kept,
+    )
     return TrainConfig(
         preset=args.preset,
         output=args.output,

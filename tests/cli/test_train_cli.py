@@ -74,6 +74,23 @@ def test_unknown_strategy_is_rejected(tmp_path):
         )
 
 
+def test_loss_options_are_checked_before_training(
+    tmp_path, monkeypatch, capsys
+):
+    def must_not_run(config):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(trainer, "run_training", must_not_run)
+    bad_combination = _train_args(
+        "p", tmp_path, "--loss", "dice", "--ohem-thresh", "0.5"
+    )
+    assert main(bad_combination) == 2
+    assert "need an 'ohem' loss term" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(_train_args("p", tmp_path, "--loss", "mse"))
+    assert "Received: loss='mse'" in capsys.readouterr().err
+
+
 def test_nan_loss_gives_an_exit_code(tmp_path, monkeypatch, capsys):
     def explode(config):
         raise NaNLossError("Training stopped: the loss became nan")
