@@ -11,6 +11,8 @@ MAX_PIXEL_VALUE = 255
 # Signature names of the exported TF Serving SavedModel.
 IMAGES_SIGNATURE = "serving_default"
 IMAGE_BYTES_SIGNATURE = "predict_image_bytes"
+# Optional: tiled inference and test-time augmentation inside the graph.
+TTA_SIGNATURE = "predict_tta"
 # How a model's void output channel (the authors' MatConvNet models have
 # one) enters label maps: it wins like any class and gives the void label
 # (the authors' rule), or it is left out of the argmax.

@@ -7,8 +7,15 @@ The exported graph holds plain TensorFlow ops: loading it needs neither
 - `predict_image_bytes`: `image_bytes` string `[batch]` of encoded PNG or
   JPEG images that share one size.
 
-Both return `class_ids` int32 `[batch, height, width]`, `probabilities`
-float32 `[batch, height, width, num_classes]` and `error` string `[batch]`.
+- `predict_tta` (only when exported with tiling or test-time augmentation
+  options): `images` as `serving_default`, predicted as
+  `predict_segmentation` does with those options (tiles blended with the
+  tent window, multi-scale and flip views averaged), inside the graph.
+
+All return `class_ids` int32 `[batch, height, width]` (channel indices;
+pixels won by a void channel, as in the authors' MatConvNet models, are
+255 like `predict_segmentation`'s default), `probabilities` float32
+`[batch, height, width, num_classes]` and `error` string `[batch]`.
 Requests are untrusted: image sizes are read from the PNG/JPEG headers
 before anything is decoded, and data that is not PNG/JPEG, images over
 `max_pixels`, images under the network's minimum size, or mixed sizes give
@@ -29,8 +36,13 @@ from keras_refinenet.constants import (
     IMAGE_BYTES_SIGNATURE,
     IMAGES_SIGNATURE,
     RGB_CHANNELS,
+    TTA_SIGNATURE,
 )
-from keras_refinenet.inference.predict import MIN_IMAGE_SIZE
+from keras_refinenet.export.tta import TiledPredictor, class_ids
+from keras_refinenet.inference.predict import (
+    DEFAULT_TILE_OVERLAP,
+    MIN_IMAGE_SIZE,
+)
 from keras_refinenet.layers.resize import resize_images
 
 IMAGES_INPUT = "images"
@@ -207,15 +219,17 @@ def _empty_results(batch, num_classes, errors):
 
 
 class _ServingFunctions:
-    """The graph functions behind the two signatures."""
+    """The graph functions behind the signatures."""
 
-    def __init__(self, model, max_pixels):
+    def __init__(self, model, max_pixels, tiled_predictor=None):
         self.model = model
         self.max_pixels = max_pixels
         self.num_classes = int(model.output.shape[-1])
         self.align_corners = getattr(model, "align_corners", True)
+        self.void_channel = getattr(model, "void_channel", None)
         # Raw pixels in: the model's preprocessor is part of the export.
         self.preprocessor = getattr(model, "preprocessor", None)
+        self.tiled_predictor = tiled_predictor
 
     def predict_images(self, images):
         """Runs the model on a uint8 batch; no checks."""
@@ -234,27 +248,44 @@ class _ServingFunctions:
                     align_corners=self.align_corners,
                 ),
             )
-        probabilities = tf.nn.softmax(logits, axis=-1)
+        return self._results(images, tf.nn.softmax(logits, axis=-1))
+
+    def _results(self, images, probabilities):
         return {
-            CLASS_IDS_OUTPUT: tf.argmax(
-                probabilities, axis=-1, output_type=tf.int32
-            ),
+            CLASS_IDS_OUTPUT: class_ids(probabilities, self.void_channel),
             PROBABILITIES_OUTPUT: probabilities,
             ERROR_OUTPUT: tf.fill([tf.shape(images)[0]], ""),
         }
 
-    def serve_images(self, images):
+    def _checked(self, images, predict, extra_error=None):
+        """`predict(images)`, or errors for bad sizes and empty batches."""
         shape = tf.shape(images, out_type=tf.int64)
         batch = shape[0]
         error = _size_error(shape[1], shape[2], self.max_pixels)
+        if extra_error is not None:
+            error = tf.where(
+                error == "", extra_error(shape[1], shape[2]), error
+            )
         return tf.cond(
             (error == "") & (batch > 0),
-            lambda: self.predict_images(images),
+            lambda: predict(images),
             lambda: _empty_results(
                 batch,
                 self.num_classes,
                 tf.fill([batch], tf.where(batch > 0, error, "")),
             ),
+        )
+
+    def serve_images(self, images):
+        return self._checked(images, self.predict_images)
+
+    def predict_tiled(self, images):
+        """Tiled, test-time augmented prediction of a uint8 batch."""
+        return self._results(images, self.tiled_predictor.probabilities(images))
+
+    def serve_images_tiled(self, images):
+        return self._checked(
+            images, self.predict_tiled, self.tiled_predictor.scale_error
         )
 
     def serve_image_bytes(self, image_bytes):
@@ -301,12 +332,25 @@ def _next_version(model_base):
 
 
 def export_saved_model(
-    model, model_base, version=None, max_pixels=DEFAULT_MAX_PIXELS
+    model,
+    model_base,
+    version=None,
+    max_pixels=DEFAULT_MAX_PIXELS,
+    tile_size=None,
+    tile_overlap=DEFAULT_TILE_OVERLAP,
+    scales=None,
+    flip=False,
 ):
     """Writes a TensorFlow Serving SavedModel to `model_base/version/`.
 
     The version folder is written under a temporary name and renamed when
     complete, so a watching TF Serving never loads a half-written model.
+    With `tile_size`, `scales` or `flip`, a third signature,
+    `predict_tta` (`images` uint8 in, the same outputs), computes
+    `predict_segmentation(model, images, tile_size=..., tile_overlap=...,
+    scales=..., flip=...)` inside the graph: one request, the accurate
+    prediction. Its `error` also names scales that make an image smaller
+    than the network's minimum size.
 
     Args:
         model: a segmentation model returning logits at the input size
@@ -316,6 +360,13 @@ def export_saved_model(
         model_base: the model base folder that TF Serving watches.
         version: positive int version; `None` takes the next free number.
         max_pixels: largest `height * width` a request may have.
+        tile_size: `predict_tta`: largest tile the network sees, an int
+            or `(h, w)`; `None` feeds whole (scaled) images.
+        tile_overlap: `predict_tta`: fraction of a tile shared with its
+            neighbours.
+        scales: `predict_tta`: image scales whose probabilities are
+            averaged; `None` is `(1.0,)`.
+        flip: `predict_tta`: also average the mirrored views.
 
     Returns:
         The version folder as a `pathlib.Path`.
@@ -351,7 +402,16 @@ def export_saved_model(
             f"or remove it. Received: model_base={str(model_base)!r}, "
             f"version={version}"
         )
-    functions = _ServingFunctions(model, max_pixels)
+    tiled_predictor = None
+    if tile_size is not None or scales is not None or flip:
+        tiled_predictor = TiledPredictor(
+            model,
+            tile_size,
+            tile_overlap,
+            (1.0,) if scales is None else scales,
+            flip,
+        )
+    functions = _ServingFunctions(model, max_pixels, tiled_predictor)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
@@ -370,6 +430,18 @@ def export_saved_model(
             tf.TensorSpec([None], tf.string, name=IMAGE_BYTES_INPUT)
         ],
     )
+    if tiled_predictor is not None:
+        archive.add_endpoint(
+            TTA_SIGNATURE,
+            functions.serve_images_tiled,
+            input_signature=[
+                tf.TensorSpec(
+                    [None, None, None, RGB_CHANNELS],
+                    tf.uint8,
+                    name=IMAGES_INPUT,
+                )
+            ],
+        )
     staging = pathlib.Path(
         tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_base)
     )
