@@ -45,7 +45,15 @@ PACKAGE_DIR = REPO_ROOT / PACKAGE
 API_PAGES = {
     "keras_refinenet": (
         "keras_refinenet",
-        [PACKAGE, "serving", "constants", "labels", "refinenet_release"],
+        [
+            PACKAGE,
+            "serving",
+            "constants",
+            "labels",
+            "refinenet_release",
+            "backend_support",
+            "lazy_imports",
+        ],
         None,
     ),
     "layers": ("keras_refinenet.layers", ["layers"], None),
@@ -271,7 +279,13 @@ def package_exports(package):
     """
     tree = ast.parse(_module_path(package).read_text())
     exports = []
-    for node in tree.body:
+    # Lazy packages list their exports under `if TYPE_CHECKING:`.
+    nodes = [
+        statement
+        for node in tree.body
+        for statement in (node.body if isinstance(node, ast.If) else [node])
+    ]
+    for node in nodes:
         if not isinstance(node, ast.ImportFrom) or not node.module:
             continue
         if not node.module.startswith(PACKAGE) or node.module.endswith(

@@ -5,13 +5,18 @@
 The converters and runtimes are imported by the functions that use them.
 """
 
-from keras_refinenet.export.formats import (
-    EXPORT_FORMATS,
-    FIXED_SIZE_FORMATS,
-    MissingExtraError,
-    export_model,
-)
-from keras_refinenet.export.verify import verify_export
+from typing import TYPE_CHECKING
+
+from keras_refinenet.lazy_imports import lazy_exports as _lazy_exports
+
+if TYPE_CHECKING:
+    from keras_refinenet.export.formats import (
+        EXPORT_FORMATS,
+        FIXED_SIZE_FORMATS,
+        MissingExtraError,
+        export_model,
+    )
+    from keras_refinenet.export.verify import verify_export
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -20,3 +25,5 @@ __all__ = [
     "export_model",
     "verify_export",
 ]
+
+__getattr__, __dir__ = _lazy_exports(__name__, __file__)
