@@ -164,3 +164,16 @@ def batchnorm_from_moments(x, mult, bias, moments):
     moments = np.asarray(moments, np.float64)
     mean, sigma = moments[:, 0], moments[:, 1]
     return np.ravel(mult) * (x - mean) / sigma + np.ravel(bias)
+
+
+def per_class_iou(pred, label, num_classes, ignore=255):
+    """Per-class IoU with boolean masks, NaN for empty unions; predictions
+    at ignored pixels do not count."""
+    valid = label != ignore
+    ious = []
+    for cls in range(num_classes):
+        pred_c = (pred == cls) & valid
+        label_c = label == cls
+        union = (pred_c | label_c).sum()
+        ious.append((pred_c & label_c).sum() / union if union else np.nan)
+    return np.array(ious)

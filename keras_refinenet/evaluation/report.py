@@ -10,6 +10,7 @@ import math
 import pathlib
 
 from keras_refinenet.data.datasets import class_names_for
+from keras_refinenet.evaluation.confusion import ConfusionMatrix
 
 REPORT_INDENT = 2
 NOT_AVAILABLE = "n/a"
@@ -91,8 +92,6 @@ def confusion_over_dataset(model, batches, num_classes, max_batches=None):
     >>> seen, int(confusion.counts.sum())
     (2, 32)
     """
-    from keras_refinenet.training.metrics import ConfusionMatrix
-
     predict = predict_class_ids_fn(model)
     confusion = ConfusionMatrix(num_classes)
     images_seen = 0
@@ -120,7 +119,6 @@ def metrics_report(confusion, class_names, extra=None):
     Example:
 
     >>> import numpy as np
-    >>> from keras_refinenet.training.metrics import ConfusionMatrix
     >>> confusion = ConfusionMatrix(2)
     >>> confusion.update(np.array([0, 1]), np.array([0, 0]))
     >>> metrics_report(confusion, ["a", "b"])["per_class_iou"]

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_refinenet.evaluation import report as report_lib
-from keras_refinenet.training.metrics import ConfusionMatrix
+from keras_refinenet.evaluation.confusion import ConfusionMatrix
 
 NUM_CLASSES = 3
 
