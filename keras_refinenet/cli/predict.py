@@ -11,7 +11,13 @@ import pathlib
 import sys
 
 from keras_refinenet.constants import VOID_AS_LABEL, VOID_RULES
-from keras_refinenet.data.folder import IMAGE_EXTENSIONS
+from keras_refinenet.inference.images import (
+    TTA_CHOICES,
+    TTA_NONE,
+    collect_images,
+    read_image,
+    tta_options,
+)
 from keras_refinenet.inference.visualize import (
     DEFAULT_ALPHA,
     DEFAULT_OUTPUT_FORMAT,
@@ -19,9 +25,6 @@ from keras_refinenet.inference.visualize import (
     LEGEND_FORMATS,
     OUTPUT_FORMATS,
 )
-
-TTA_CHOICES = ("none", "flip", "multiscale", "multiscale-flip")
-PASSTHROUGH_MODES = ("RGB", "RGBA", "L")
 
 
 def add_parser(subparsers):
@@ -61,7 +64,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--tta",
         choices=TTA_CHOICES,
-        default="none",
+        default=TTA_NONE,
         help="test-time augmentation: horizontal flip and/or the authors' "
         "Cityscapes scales 0.5-1.75",
     )
@@ -85,72 +88,6 @@ def add_parser(subparsers):
     return parser
 
 
-def collect_images(inputs):
-    """Image files among `inputs` (files, or folders searched recursively).
-
-    Args:
-        inputs: paths of image files or folders.
-
-    Returns:
-        Sorted list of `pathlib.Path`, files given directly first.
-
-    Example:
-
-    >>> collect_images([])
-    []
-    """
-    paths = []
-    for item in map(pathlib.Path, inputs):
-        if item.is_dir():
-            paths.extend(
-                sorted(
-                    path
-                    for path in item.rglob("*")
-                    if path.suffix.lower() in IMAGE_EXTENSIONS
-                )
-            )
-        elif item.is_file():
-            paths.append(item)
-        else:
-            raise FileNotFoundError(
-                f"No such image file or folder. Received: images={str(item)!r}"
-            )
-    return paths
-
-
-def read_image(path):
-    """Pixels of an image file as uint8 `(h, w)`, `(h, w, 3)` or RGBA.
-
-    EXIF orientation is applied; palette, CMYK and other modes become RGB
-    (palette images with transparency become RGBA); 16-bit images are
-    scaled to 0..255 and floating-point ones refused, as in training.
-    """
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    from keras_refinenet.data import folder
-
-    with Image.open(path) as image:
-        if image.mode in folder.SIXTEEN_BIT_MODES or image.mode == "F":
-            return folder.read_image(path)
-        image = ImageOps.exif_transpose(image)
-        if image.mode == "P" and "transparency" in image.info:
-            image = image.convert("RGBA")
-        elif image.mode not in PASSTHROUGH_MODES:
-            image = image.convert("RGB")
-        return np.asarray(image)
-
-
-def _scales(args):
-    from keras_refinenet.inference.predict import CITYSCAPES_TTA_SCALES
-
-    if args.scales:
-        return tuple(args.scales)
-    if args.tta.startswith("multiscale"):
-        return CITYSCAPES_TTA_SCALES
-    return (1.0,)
-
-
 def run(args):
     """Runs `keras-refinenet predict`; returns the exit code."""
     import keras
@@ -163,8 +100,7 @@ def run(args):
     options = {
         "tile_size": args.tile,
         "tile_overlap": args.tile_overlap,
-        "scales": _scales(args),
-        "flip": args.tta.endswith("flip"),
+        **tta_options(args.tta, args.scales),
         "batch_size": args.batch_size,
         "void": args.void,
     }
