@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 
+from keras_refinenet.backend_support import require_tensorflow_backend
 from keras_refinenet.constants import IGNORE_LABEL
 
 CITYSCAPES_TFDS_NAME = "cityscapes/semantic_segmentation"
@@ -155,6 +156,9 @@ def load_cityscapes(
     ...     "val", manual_dir="~/downloads/cityscapes"
     ... )
     """
+    require_tensorflow_backend(
+        "The tfds Cityscapes builder", f"split={split!r}"
+    )
     import tensorflow as tf
     import tensorflow_datasets as tfds
 

@@ -12,6 +12,7 @@ they were exported for.
 import importlib.util
 import pathlib
 
+from keras_refinenet.backend_support import require_tensorflow_backend
 from keras_refinenet.constants import RGB_CHANNELS
 
 SAVED_MODEL = "saved_model"
@@ -208,6 +209,7 @@ def export_model(
     >>> path.name  # doctest: +SKIP
     'model.onnx'
     """
+    require_tensorflow_backend(f"The {format} export", f"format={format!r}")
     size = check_input_size(format, input_size)
     if calibration_data is not None and format != LITERT_INT8:
         raise ValueError(

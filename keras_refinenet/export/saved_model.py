@@ -32,6 +32,7 @@ import tempfile
 
 import tensorflow as tf
 
+from keras_refinenet.backend_support import require_tensorflow_backend
 from keras_refinenet.constants import (
     IMAGE_BYTES_SIGNATURE,
     IMAGES_SIGNATURE,
@@ -380,6 +381,9 @@ def export_saved_model(
     >>> path.name  # doctest: +SKIP
     '1'
     """
+    require_tensorflow_backend(
+        "SavedModel export", f"model_base={model_base!r}"
+    )
     import keras
 
     if not isinstance(max_pixels, int) or max_pixels < MIN_IMAGE_SIZE**2:

@@ -24,6 +24,8 @@ import json
 import logging
 import os
 
+from keras_refinenet.backend_support import require_tensorflow_backend
+
 TF_CONFIG_ENV_VAR = "TF_CONFIG"
 STRATEGY_NAMES = ("default", "mirrored", "multi-worker", "tpu")
 KERAS_ISSUE_20585 = "https://github.com/keras-team/keras/issues/20585"
@@ -370,6 +372,8 @@ def get_strategy(name="default", tpu=None, devices=None):
         raise ValueError(
             f"`name` must be one of {STRATEGY_NAMES}. Received: name={name!r}"
         )
+    if name != "default":
+        require_tensorflow_backend("A tf.distribute strategy", f"name={name!r}")
     import tensorflow as tf
 
     if name == "default":
