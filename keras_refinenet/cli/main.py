@@ -2,9 +2,11 @@
 
 Every module in `keras_refinenet.cli` that defines `add_parser(subparsers)`
 is a subcommand: `add_parser` adds its `argparse` sub-parser and sets
-`func` (called with the parsed arguments, returning an exit code). Modules
-import TensorFlow and the model lazily inside their `run` functions, so
-`keras-refinenet --help` stays fast.
+`func` (called with the parsed arguments, returning an exit code). Only the
+module of the command being run is imported; the others are listed in
+`--help` with the name and help their `add_parser` passes to
+`subparsers.add_parser`, read from their source, so `keras-refinenet
+--help` imports neither Keras nor TensorFlow.
 
 How the command behaves for people:
 
@@ -19,12 +21,15 @@ How the command behaves for people:
 """
 
 import argparse
+import ast
 import contextlib
 import importlib
+import pathlib
 import pkgutil
 import sys
 import warnings
 
+from keras_refinenet.backend_support import BackendNotSupportedError
 from keras_refinenet.cli import startup
 from keras_refinenet.version import __version__
 
@@ -36,7 +41,13 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Errors that describe the user's input (arguments, files, datasets).
-USER_ERRORS = (ValueError, OSError, KeyError, ImportError)
+USER_ERRORS = (
+    ValueError,
+    OSError,
+    KeyError,
+    ImportError,
+    BackendNotSupportedError,
+)
 WRAPPED_ERROR_PREFIXES = ("ValueError: ", "OSError: ", "FileNotFoundError: ")
 FRAMEWORK_MODULES = ("tensorflow", "keras")
 QUIET_LOGGERS = ("absl", "tensorflow", "h5py", "matplotlib")
@@ -53,18 +64,93 @@ class CommandParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
-def _subcommand_modules():
-    package = importlib.import_module("keras_refinenet.cli")
-    for info in sorted(pkgutil.iter_modules(package.__path__)):
+CLI_PACKAGE = "keras_refinenet.cli"
+CLI_DIRECTORY = pathlib.Path(__file__).parent
+SUBCOMMAND_FUNCTION = "add_parser"
+UNREADABLE = (None, None)
+
+
+def declared_subcommand(path):
+    """The name and help a subcommand module gives its sub-parser, read
+    from its source without importing it.
+
+    Args:
+        path: the module's `.py` file.
+
+    Returns:
+        `(name, help)` of the first `subparsers.add_parser("name",
+        help="...")` call in its `add_parser` function; `(None, None)`
+        when that call is not written with literal strings; `None` when
+        the module has no `add_parser` function.
+
+    Example:
+
+    >>> declared_subcommand(CLI_DIRECTORY / "presets.py")[0]
+    'presets'
+    """
+    tree = ast.parse(pathlib.Path(path).read_text(encoding="utf-8"))
+    functions = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef)
+        and node.name == SUBCOMMAND_FUNCTION
+    ]
+    if not functions:
+        return None
+    for call in ast.walk(functions[0]):
+        is_add_parser = (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == SUBCOMMAND_FUNCTION
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and isinstance(call.args[0].value, str)
+        )
+        if not is_add_parser:
+            continue
+        helps = [
+            keyword.value.value
+            for keyword in call.keywords
+            if keyword.arg == "help" and isinstance(keyword.value, ast.Constant)
+        ]
+        return call.args[0].value, (helps[0] if helps else None)
+    return UNREADABLE
+
+
+def _subcommand_sources():
+    """`(module name, declared_subcommand)` of every subcommand module."""
+    for info in sorted(pkgutil.iter_modules([str(CLI_DIRECTORY)])):
         if info.name.startswith("_") or info.name == "main":
             continue
-        module = importlib.import_module(f"keras_refinenet.cli.{info.name}")
-        if hasattr(module, "add_parser"):
-            yield module
+        declared = declared_subcommand(CLI_DIRECTORY / f"{info.name}.py")
+        if declared is not None:
+            yield f"{CLI_PACKAGE}.{info.name}", declared
 
 
-def build_parser():
-    """The top-level argument parser with every subcommand."""
+def command_name(argv):
+    """The subcommand named in `argv` (its first non-option token), or
+    `None`; the global options take no values.
+
+    Example:
+
+    >>> command_name(["--verbose", "train", "--preset", "p"])
+    'train'
+    """
+    return next((token for token in argv if not token.startswith("-")), None)
+
+
+def build_parser(commands=None):
+    """The top-level argument parser.
+
+    Args:
+        commands: names of the subcommands whose modules are imported and
+            whose full sub-parsers are built; `None` builds all of them.
+            The others are listed (name and help, for `--help`) without
+            being imported.
+
+    Returns:
+        The `argparse.ArgumentParser`.
+    """
     parser = CommandParser(
         prog=PROGRAM,
         description="RefineNet semantic segmentation for Keras 3.",
@@ -84,8 +170,11 @@ def build_parser():
         help="show the Python traceback of errors (anywhere on the line)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _subcommand_modules():
-        module.add_parser(subparsers)
+    for module_name, (name, help_text) in _subcommand_sources():
+        if name is None or commands is None or name in commands:
+            importlib.import_module(module_name).add_parser(subparsers)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
@@ -180,13 +269,14 @@ def main(argv=None):
         list(sys.argv[1:] if argv is None else argv)
     )
     configure_logging(verbose)
+    commands = [command_name(argv)]
     if verbose:
         startup.restore_stderr()
-        parser = build_parser()
+        parser = build_parser(commands)
     else:
         startup.silence_stderr()
         try:
-            parser = build_parser()
+            parser = build_parser(commands)
         finally:
             startup.restore_stderr()
     args = parser.parse_args(argv)
