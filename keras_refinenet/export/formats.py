@@ -135,7 +135,13 @@ def export_file(output, format):
     return pathlib.Path(output) / EXPORT_FILES[format]
 
 
-def logits_function(model, input_size=None, batch_size=None, dtype="uint8"):
+def logits_function(
+    model,
+    input_size=None,
+    batch_size=None,
+    dtype="uint8",
+    native_resize=True,
+):
     """The model as a frozen TensorFlow function of raw pixels.
 
     The preprocessor runs inside; variables become constants, so
@@ -147,12 +153,17 @@ def logits_function(model, input_size=None, batch_size=None, dtype="uint8"):
         input_size: `(height, width)` or `None` for dynamic sizes.
         batch_size: fixed batch size or `None`.
         dtype: input dtype, `"uint8"` or `"float32"` raw pixels.
+        native_resize: bilinear resizes as TensorFlow's `ResizeBilinear`
+            op (converters map it to their native resize) instead of the
+            Keras gathers; see `keras_refinenet.layers.resize`.
 
     Returns:
         A concrete function `images -> {"logits": float32}`.
     """
     import tensorflow as tf
     from tensorflow.python.framework import convert_to_constants
+
+    from keras_refinenet.layers import resize
 
     preprocessor = getattr(model, "preprocessor", None)
     height, width = input_size if input_size is not None else (None, None)
@@ -168,7 +179,8 @@ def logits_function(model, input_size=None, batch_size=None, dtype="uint8"):
     spec = tf.TensorSpec(
         [batch_size, height, width, RGB_CHANNELS], dtype, name=IMAGES_INPUT
     )
-    concrete = logits.get_concrete_function(spec)
+    with resize.native_resize(native_resize):
+        concrete = logits.get_concrete_function(spec)
     return convert_to_constants.convert_variables_to_constants_v2(concrete)
 
 
@@ -192,9 +204,12 @@ def export_model(
         calibration_data: `litert-int8` only: a folder of images, a
             dataset name (`"synthetic"`) or a uint8 array
             `(n, height, width, 3)`; `None` takes synthetic images.
-        **options: format options: `version` and `max_pixels` for
-            `saved_model`, `num_calibration_images` for `litert-int8`,
-            `opset` for `onnx`.
+        **options: format options: `version`, `max_pixels` and the
+            `predict_tta` options (`tile_size`, `tile_overlap`, `scales`,
+            `flip`) for `saved_model`; `num_calibration_images` for
+            `litert-int8`; `opset` for `onnx`; `native_resize` (default
+            `True`: bilinear resizes as the format's native resize op)
+            for `onnx`, `litert`, `litert-int8` and `openvino`.
 
     Returns:
         The path of the exported file (the version folder for

@@ -94,6 +94,7 @@ def export_litert(
     quantize=False,
     calibration_data=None,
     num_calibration_images=DEFAULT_CALIBRATION_IMAGES,
+    native_resize=True,
 ):
     """Writes a LiteRT flatbuffer for one fixed input size, batch 1.
 
@@ -106,6 +107,8 @@ def export_litert(
             scale and zero point are in the output details).
         calibration_data: see `calibration_images`.
         num_calibration_images: at most this many calibration images.
+        native_resize: bilinear resizes as `RESIZE_BILINEAR` ops (else
+            the Keras gathers).
 
     Returns:
         `path` as a `pathlib.Path`.
@@ -121,7 +124,13 @@ def export_litert(
     path = pathlib.Path(path)
     # Calibration runs the float graph: quantized, the input is uint8.
     input_dtype = "float32" if quantize else "uint8"
-    frozen = logits_function(model, input_size, batch_size=1, dtype=input_dtype)
+    frozen = logits_function(
+        model,
+        input_size,
+        batch_size=1,
+        dtype=input_dtype,
+        native_resize=native_resize,
+    )
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     if quantize:
         images = calibration_images(

@@ -7,7 +7,9 @@ from keras_refinenet.export.formats import IMAGES_INPUT, logits_function
 DEFAULT_OPSET = 17
 
 
-def export_onnx(model, path, input_size=None, opset=DEFAULT_OPSET):
+def export_onnx(
+    model, path, input_size=None, opset=DEFAULT_OPSET, native_resize=True
+):
     """Writes the model as an ONNX file, raw uint8 pixels in, logits out.
 
     Args:
@@ -15,6 +17,8 @@ def export_onnx(model, path, input_size=None, opset=DEFAULT_OPSET):
         path: the `.onnx` file to write.
         input_size: `(height, width)` to fix the size, `None` for dynamic.
         opset: ONNX opset.
+        native_resize: bilinear resizes as ONNX `Resize` ops (else the
+            Keras gathers).
 
     Returns:
         `path` as a `pathlib.Path`.
@@ -29,7 +33,7 @@ def export_onnx(model, path, input_size=None, opset=DEFAULT_OPSET):
     import tf2onnx
 
     path = pathlib.Path(path)
-    frozen = logits_function(model, input_size)
+    frozen = logits_function(model, input_size, native_resize=native_resize)
     graph_def = frozen.graph.as_graph_def()
     inputs = [tensor.name for tensor in frozen.inputs]
     outputs = [tensor.name for tensor in frozen.outputs]

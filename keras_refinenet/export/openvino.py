@@ -6,7 +6,7 @@ import tempfile
 from keras_refinenet.export.formats import IMAGES_INPUT, LOGITS_OUTPUT
 
 
-def export_openvino(model, path, input_size=None):
+def export_openvino(model, path, input_size=None, native_resize=True):
     """Writes the model as OpenVINO IR, raw uint8 pixels in, logits out.
 
     `openvino.convert_model` reads the model's ONNX export (its
@@ -16,6 +16,8 @@ def export_openvino(model, path, input_size=None):
         model: a `RefineNet` returning logits at the input size.
         path: the `.xml` file to write (the weights go next to it, `.bin`).
         input_size: `(height, width)` to fix the size, `None` for dynamic.
+        native_resize: bilinear resizes as native `Interpolate` ops (else
+            the Keras gathers).
 
     Returns:
         `path` as a `pathlib.Path`.
@@ -33,7 +35,10 @@ def export_openvino(model, path, input_size=None):
     path = pathlib.Path(path)
     with tempfile.TemporaryDirectory() as folder:
         onnx_path = export_onnx(
-            model, pathlib.Path(folder) / "model.onnx", input_size
+            model,
+            pathlib.Path(folder) / "model.onnx",
+            input_size,
+            native_resize=native_resize,
         )
         converted = openvino.convert_model(str(onnx_path))
     converted.inputs[0].get_tensor().set_names({IMAGES_INPUT})

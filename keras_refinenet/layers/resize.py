@@ -5,8 +5,14 @@ the target size comes from a runtime shape, and has no `align_corners`
 option. These helpers implement separable interpolation with `keras.ops`
 (gathers for bilinear and nearest, small interpolation matrices for MATLAB
 bicubic), so they run on any backend and any (even unknown) size.
+
+Exports to ONNX, LiteRT and OpenVINO trace the model inside
+`native_resize()`, where bilinear resizes become TensorFlow's
+`ResizeBilinear` op, which the converters map to their native resize.
 """
 
+import contextlib
+import contextvars
 import math
 
 import keras
@@ -37,6 +43,59 @@ _CUBIC_WIDTH = 4.0
 # The coordinate maths runs in float64: in float32 the fractional offsets
 # of a 2000-pixel axis lose ~1e-4 of a pixel.
 _COORDINATE_DTYPE = "float64"
+_NATIVE_RESIZE = contextvars.ContextVar("native_resize", default=False)
+
+
+@contextlib.contextmanager
+def native_resize(enabled=True):
+    """Bilinear `resize_images` emits TensorFlow's `ResizeBilinear` op.
+
+    For tracing exports with the TensorFlow backend: converters map the op
+    to the format's native resize (ONNX `Resize`, TFLite
+    `RESIZE_BILINEAR`), with `align_corners=True` or half-pixel centres
+    as asked, instead of the gathers of the default path. Other
+    interpolations, backends and integer images keep the default path.
+
+    Args:
+        enabled: `False` keeps the default path (e.g. to compare both).
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+    >>> with native_resize():
+    ...     y = resize_images(x, (3, 3))
+    >>> [float(v) for v in np.asarray(y)[0, 1, :, 0]]
+    [1.0, 1.5, 2.0]
+    """
+    token = _NATIVE_RESIZE.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _NATIVE_RESIZE.reset(token)
+
+
+def _uses_native_resize(images, interpolation):
+    if not _NATIVE_RESIZE.get() or interpolation != "bilinear":
+        return False
+    if keras.backend.backend() != "tensorflow":
+        return False
+    dtype = keras.backend.standardize_dtype(images.dtype)
+    return dtype in ("float16", "bfloat16", "float32", "float64")
+
+
+def _tensorflow_bilinear(images, size, align_corners):
+    # tf.* on purpose: keras.ops has no op converters map to their resize.
+    import tensorflow as tf
+
+    out_size = tf.stack([tf.cast(value, tf.int32) for value in size])
+    resized = tf.raw_ops.ResizeBilinear(
+        images=images,
+        size=out_size,
+        align_corners=bool(align_corners),
+        half_pixel_centers=not align_corners,
+    )
+    return tf.cast(resized, images.dtype)
 
 
 def _source_coordinates(in_size, out_size, align_corners):
@@ -428,6 +487,8 @@ def resize_images(
         )
     if interpolation == OPENCV_BICUBIC:
         return _opencv_bicubic(images, size)
+    if _uses_native_resize(images, interpolation):
+        return _tensorflow_bilinear(images, (out_h, out_w), align_corners)
     in_shape = ops.shape(images)
     x = _interpolate_axis(
         images, in_shape[1], out_h, 1, align_corners, interpolation

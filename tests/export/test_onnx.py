@@ -47,6 +47,25 @@ def test_onnx_file_has_dynamic_uint8_input_and_named_logits(exported):
     assert dims[3].dim_value == 3
 
 
+def test_resizes_are_native_onnx_resize_ops(exported):
+    import onnx
+
+    _, path = exported
+    resizes = [
+        node
+        for node in onnx.load(str(path)).graph.node
+        if node.op_type == "Resize"
+    ]
+    modes = {
+        attribute.s.decode()
+        for node in resizes
+        for attribute in node.attribute
+        if attribute.name == "coordinate_transformation_mode"
+    }
+    # The tiny RefineNet's decoder and output upsampling align corners.
+    assert resizes and modes == {"align_corners"}
+
+
 @pytest.mark.parametrize("size", [ODD_SIZE, (40, 56)])
 def test_onnxruntime_matches_keras_without_keras_refinenet(
     exported, tmp_path, size
