@@ -2,6 +2,13 @@
 
 import keras
 
+from keras_refinenet.layers.winograd_conv import (
+    WINOGRAD,
+    WINOGRAD_KERNEL_SIZE,
+    WinogradConv2D,
+    current_decoder_conv,
+)
+
 # PyTorch's default Conv2d initialisation (kaiming_uniform, a=sqrt(5)), which
 # the authors' decoder uses: U(-1/sqrt(fan_in), 1/sqrt(fan_in)). He-normal
 # makes the residual sums of a fresh decoder overflow float16.
@@ -33,7 +40,25 @@ def known_channels(layer, input_shape):
 
 
 def conv2d(filters, kernel_size, use_bias, kernel_initializer, dtype, name):
-    """A stride-1 'same' convolution, the only kind RefineNet's decoder uses."""
+    """A stride-1 'same' convolution, the only kind RefineNet's decoder uses.
+
+    A `WinogradConv2D` for 3x3 kernels inside `decoder_conv_scope("winograd")`
+    (`keras_refinenet.layers.winograd_conv`), else a `keras.layers.Conv2D`.
+    """
+    kernel = (
+        (kernel_size, kernel_size)
+        if isinstance(kernel_size, int)
+        else tuple(kernel_size)
+    )
+    if current_decoder_conv() == WINOGRAD and kernel == WINOGRAD_KERNEL_SIZE:
+        return WinogradConv2D(
+            filters,
+            kernel_size,
+            use_bias=use_bias,
+            kernel_initializer=kernel_initializer,
+            dtype=dtype,
+            name=name,
+        )
     return keras.layers.Conv2D(
         filters,
         kernel_size,

@@ -3,16 +3,33 @@
 Winograd F(m x m, 3 x 3) (Lavin & Gray, 2016) computes each m x m output
 tile from an (m + 2) x (m + 2) input tile with (m + 2)^2 matrix products
 instead of 9 m^2 multiply-adds per channel pair: 2.25x fewer for m = 2 and
-4x fewer for m = 4. On the TensorFlow backend the transforms and products
-run as one XLA cluster, since the transforms are many small elementwise
-operations that only pay off when fused. The layer keeps `Conv2D`'s
-weights (`kernel`, `bias`), so checkpoints of direct convolutions load.
+4x fewer for m = 4. Everything is `keras.ops` reshapes, transposes and
+matrix products (the tile transforms as products with the Kronecker
+products of the transform matrices), so every backend runs it and no
+compiler is needed. On TensorFlow the gradient is the direct
+convolution's, so training keeps no transformed tiles. The layer keeps
+`Conv2D`'s weights (`kernel`, `bias`), so checkpoints of direct
+convolutions load.
+
+`decoder_conv_scope("winograd")` makes the RefineNet layers' `conv2d`
+helper build their 3x3 convolutions as `WinogradConv2D`; it is how
+`RefineNetBackbone(decoder_conv="winograd")` builds its decoder.
 """
+
+import contextlib
+import threading
 
 import keras
 import numpy as np
+from keras import ops
 
+DIRECT = "direct"
+WINOGRAD = "winograd"
+DECODER_CONVS = (DIRECT, WINOGRAD)
 WINOGRAD_TILE_SIZES = (2, 4)
+DEFAULT_TILE_SIZE = 4
+WINOGRAD_KERNEL_SIZE = (3, 3)
+
 _BT = {
     2: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
     4: [
@@ -44,27 +61,68 @@ _AT = {
         [0, 1, -1, 8, -8, 1],
     ],
 }
-_COMPILED = {}
+_TF_CONVOLUTIONS = {}
+_UNIT_STRIDES = [1, 1, 1, 1]
+# Neighbouring input tiles share the 2 entries a 3x3 kernel reaches past.
+TILE_OVERLAP = 2
+_SCOPE = threading.local()
 
 
-def _combine(matrix, terms):
-    """`[sum_i matrix[a][i] * terms[i] for a]`, skipping zero products."""
-    outputs = []
-    for coefficients in matrix:
-        total = None
-        for coefficient, term in zip(coefficients, terms):
-            if coefficient:
-                term = term if coefficient == 1 else term * float(coefficient)
-                total = term if total is None else total + term
-        outputs.append(total)
-    return outputs
+def check_decoder_conv(decoder_conv):
+    """Raises a `ValueError` unless `decoder_conv` is in `DECODER_CONVS`."""
+    if decoder_conv not in DECODER_CONVS:
+        raise ValueError(
+            f"`decoder_conv` must be one of {DECODER_CONVS}. "
+            f"Received: decoder_conv={decoder_conv!r}"
+        )
 
 
-def winograd_conv3x3(inputs, kernel, tile_size=4):
+@contextlib.contextmanager
+def decoder_conv_scope(decoder_conv):
+    """Within it, `layers.utils.conv2d` builds 3x3 convs as `decoder_conv`.
+
+    Args:
+        decoder_conv: `"direct"` (`keras.layers.Conv2D`) or `"winograd"`
+            (`WinogradConv2D`, tile size 4).
+
+    Example:
+
+    >>> from keras_refinenet.layers.utils import conv2d
+    >>> with decoder_conv_scope("winograd"):
+    ...     conv = conv2d(4, 3, True, "zeros", None, "c")
+    >>> type(conv).__name__, current_decoder_conv()
+    ('WinogradConv2D', 'direct')
+    """
+    check_decoder_conv(decoder_conv)
+    previous = current_decoder_conv()
+    _SCOPE.decoder_conv = decoder_conv
+    try:
+        yield
+    finally:
+        _SCOPE.decoder_conv = previous
+
+
+def current_decoder_conv():
+    """The `decoder_conv` of the innermost `decoder_conv_scope`."""
+    return getattr(_SCOPE, "decoder_conv", DIRECT)
+
+
+def _check_tile_size(tile_size):
+    if tile_size not in WINOGRAD_TILE_SIZES:
+        raise ValueError(
+            f"`tile_size` must be one of {WINOGRAD_TILE_SIZES}. "
+            f"Received: tile_size={tile_size!r}"
+        )
+
+
+def winograd_conv3x3(inputs, kernel, tile_size=DEFAULT_TILE_SIZE):
     """'same' stride-1 3x3 convolution of NHWC `inputs`, Winograd domain.
 
     Computes in float32 whatever the input dtype (the transforms lose
-    precision in 16-bit floats) and returns the input dtype.
+    precision in 16-bit floats) and returns the input dtype. On
+    TensorFlow the gradients are those of the direct convolution (its
+    backprop kernels, which keep only the inputs for the backward pass);
+    other backends differentiate the Winograd products.
 
     Args:
         inputs: `(batch, height, width, channels)` tensor.
@@ -82,78 +140,103 @@ def winograd_conv3x3(inputs, kernel, tile_size=4):
     >>> [float(v) for v in np.asarray(y)[0, 0, :3, 0]]
     [8.0, 12.0, 12.0]
     """
-    # keras.ops has no XLA-cluster scoping; the transforms need one.
+    _check_tile_size(tile_size)
+    dtype = keras.backend.standardize_dtype(getattr(inputs, "dtype", "float32"))
+    x = ops.cast(inputs, "float32")
+    kernel = ops.cast(kernel, "float32")
+    if keras.backend.backend() == "tensorflow":
+        outputs = _tf_convolution(tile_size)(x, kernel)
+    else:
+        outputs = _winograd(x, kernel, tile_size)
+    return ops.cast(outputs, dtype)
+
+
+def _tf_convolution(tile_size):
+    """The Winograd forward with the direct convolution's gradient."""
+    # keras.ops has no custom gradient on every backend nor the
+    # backprop-filter kernel.
     import tensorflow as tf
 
-    if tile_size not in WINOGRAD_TILE_SIZES:
-        raise ValueError(
-            f"`tile_size` must be one of {WINOGRAD_TILE_SIZES}. "
-            f"Received: tile_size={tile_size!r}"
-        )
-    if tile_size not in _COMPILED:
-        _COMPILED[tile_size] = tf.function(
-            lambda x, k: _winograd(x, k, tile_size),
-            jit_compile=True,
-            reduce_retracing=True,
-        )
-    dtype = tf.as_dtype(getattr(inputs, "dtype", "float32"))
-    outputs = _COMPILED[tile_size](
-        tf.cast(inputs, "float32"), tf.cast(kernel, "float32")
-    )
-    return tf.cast(outputs, dtype)
+    if tile_size in _TF_CONVOLUTIONS:
+        return _TF_CONVOLUTIONS[tile_size]
+
+    @tf.custom_gradient
+    def convolution(x, kernel):
+        def gradient(upstream):
+            input_gradient = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x),
+                filter=kernel,
+                out_backprop=upstream,
+                strides=_UNIT_STRIDES,
+                padding="SAME",
+            )
+            kernel_gradient = tf.raw_ops.Conv2DBackpropFilter(
+                input=x,
+                filter_sizes=tf.shape(kernel),
+                out_backprop=upstream,
+                strides=_UNIT_STRIDES,
+                padding="SAME",
+            )
+            return input_gradient, kernel_gradient
+
+        return _winograd(x, kernel, tile_size), gradient
+
+    _TF_CONVOLUTIONS[tile_size] = convolution
+    return convolution
+
+
+def _transform(matrix):
+    """`kron(matrix, matrix)`: the 2-D transform of a flattened tile."""
+    matrix = np.array(matrix, "float32")
+    return ops.convert_to_tensor(np.kron(matrix, matrix))
+
+
+def _tiles(x, tile, count, axis):
+    """Overlapping windows of `tile + 2` along `axis` (`tile` apart).
+
+    `x` holds `count * tile + tile` entries along `axis`; the result puts
+    the windows at `axis` and their `tile + 2` entries at `axis + 1`.
+    """
+    shape = ops.shape(x)
+    split = (*shape[:axis], count, tile, *shape[axis + 1 :])
+    index = (slice(None),) * axis
+    main = ops.reshape(x[index + (slice(0, count * tile),)], split)
+    ahead = ops.reshape(x[index + (slice(tile, count * tile + tile),)], split)
+    edge = ahead[index + (slice(None), slice(0, TILE_OVERLAP))]
+    return ops.concatenate([main, edge], axis=axis + 1)
 
 
 def _winograd(x, kernel, tile):
-    import tensorflow as tf
-
     alpha = tile + 2
-    g = tf.constant(np.array(_G[tile], "float32"))
-    u = tf.einsum("ai,ijck,bj->abck", g, kernel, g)
-    channels, filters = tf.shape(kernel)[2], tf.shape(kernel)[3]
-    u = tf.reshape(u, (alpha * alpha, channels, filters))
-    shape = tf.shape(x)
+    kernel_shape = ops.shape(kernel)
+    channels, filters = kernel_shape[2], kernel_shape[3]
+    # U = G g G^T for every (channel, filter) pair: (alpha^2, C, F).
+    u = ops.matmul(_transform(_G[tile]), ops.reshape(kernel, (9, -1)))
+    u = ops.reshape(u, (alpha * alpha, channels, filters))
+    shape = ops.shape(x)
     batch, height, width = shape[0], shape[1], shape[2]
     tiles_h = (height + tile - 1) // tile
     tiles_w = (width + tile - 1) // tile
-    x = tf.pad(
+    x = ops.pad(
         x,
         [
             [0, 0],
-            [1, tiles_h * tile + 1 - height],
-            [1, tiles_w * tile + 1 - width],
+            [1, tiles_h * tile + tile - 1 - height],
+            [1, tiles_w * tile + tile - 1 - width],
             [0, 0],
         ],
     )
-    # d[i][j]: element (i, j) of every input tile, (batch, th, tw, C).
-    d = []
-    for i in range(alpha):
-        strip = x[:, i : i + tiles_h * tile : tile]
-        d.append(
-            [strip[:, :, j : j + tiles_w * tile : tile] for j in range(alpha)]
-        )
-    # V = B^T d B, one transform per axis.
-    half = [
-        _combine(_BT[tile], [d[i][j] for i in range(alpha)])
-        for j in range(alpha)
-    ]
-    v = [
-        _combine(_BT[tile], [half[j][a] for j in range(alpha)])
-        for a in range(alpha)
-    ]
-    v = tf.stack([v[a][b] for a in range(alpha) for b in range(alpha)])
-    m = tf.matmul(tf.reshape(v, (alpha * alpha, -1, channels)), u)
-    m = tf.reshape(m, (alpha, alpha, batch, tiles_h, tiles_w, filters))
-    # Y = A^T M A.
-    half = [
-        _combine(_AT[tile], [m[a, b] for a in range(alpha)])
-        for b in range(alpha)
-    ]
-    y = [
-        _combine(_AT[tile], [half[b][p] for b in range(alpha)])
-        for p in range(tile)
-    ]
-    y = tf.stack([tf.stack(row, axis=3) for row in y], axis=2)
-    y = tf.reshape(y, (batch, tiles_h * tile, tiles_w * tile, filters))
+    # d: (batch, tiles_h, alpha, tiles_w, alpha, C), every input tile.
+    d = _tiles(_tiles(x, tile, tiles_h, 1), tile, tiles_w, 3)
+    d = ops.reshape(ops.transpose(d, (2, 4, 0, 1, 3, 5)), (alpha * alpha, -1))
+    # V = B^T d B, then the (alpha^2) products with U.
+    v = ops.matmul(_transform(_BT[tile]), d)
+    m = ops.matmul(ops.reshape(v, (alpha * alpha, -1, channels)), u)
+    # Y = A^T M A, tiles back into the image.
+    y = ops.matmul(_transform(_AT[tile]), ops.reshape(m, (alpha * alpha, -1)))
+    y = ops.reshape(y, (tile, tile, batch, tiles_h, tiles_w, filters))
+    y = ops.transpose(y, (2, 3, 0, 4, 1, 5))
+    y = ops.reshape(y, (batch, tiles_h * tile, tiles_w * tile, filters))
     return y[:, :height, :width]
 
 
@@ -163,7 +246,7 @@ class WinogradConv2D(keras.layers.Conv2D):
 
     Same weights and outputs as `keras.layers.Conv2D` up to float32
     round-off (about 2e-6 of the output scale for `tile_size=2`, 2e-5 for
-    4); other backends than TensorFlow use the direct convolution.
+    4), on every backend (see `winograd_conv3x3`).
 
     Args:
         filters: number of output channels.
@@ -181,11 +264,13 @@ class WinogradConv2D(keras.layers.Conv2D):
     (1, 9, 7, 4)
     """
 
-    def __init__(self, filters, kernel_size=3, tile_size=4, **kwargs):
+    def __init__(
+        self, filters, kernel_size=3, tile_size=DEFAULT_TILE_SIZE, **kwargs
+    ):
         kwargs.setdefault("padding", "same")
         super().__init__(filters, kernel_size, **kwargs)
         if (
-            self.kernel_size != (3, 3)
+            self.kernel_size != WINOGRAD_KERNEL_SIZE
             or self.strides != (1, 1)
             or self.dilation_rate != (1, 1)
             or self.padding != "same"
@@ -200,16 +285,10 @@ class WinogradConv2D(keras.layers.Conv2D):
                 f"padding={self.padding!r}, groups={self.groups}, "
                 f"data_format={self.data_format!r}"
             )
-        if tile_size not in WINOGRAD_TILE_SIZES:
-            raise ValueError(
-                f"`tile_size` must be one of {WINOGRAD_TILE_SIZES}. "
-                f"Received: tile_size={tile_size!r}"
-            )
+        _check_tile_size(tile_size)
         self.tile_size = tile_size
 
     def call(self, inputs):
-        if keras.backend.backend() != "tensorflow":
-            return super().call(inputs)
         outputs = winograd_conv3x3(inputs, self.kernel, self.tile_size)
         if self.use_bias:
             outputs = outputs + self.bias
@@ -221,3 +300,9 @@ class WinogradConv2D(keras.layers.Conv2D):
         config = super().get_config()
         config["tile_size"] = self.tile_size
         return config
+
+
+# Weights files name the layers held in a list by their class name, so a
+# Winograd decoder reads and writes the files of a direct one; the
+# registered name `keras_refinenet>WinogradConv2D` still deserializes it.
+WinogradConv2D.__name__ = keras.layers.Conv2D.__name__

@@ -83,6 +83,9 @@ def test_config_round_trip():
     clone = WinogradConv2D.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     assert clone.tile_size == 2
+    restored = keras.layers.deserialize(keras.layers.serialize(layer))
+    assert isinstance(restored, WinogradConv2D)
+    assert restored.tile_size == 2
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,11 @@ from keras_refinenet.layers.utils import (
     check_positive_int,
     conv2d,
 )
+from keras_refinenet.layers.winograd_conv import (
+    DIRECT,
+    check_decoder_conv,
+    decoder_conv_scope,
+)
 from keras_refinenet.models.encoders.pyramid import (
     PYRAMID_LEVELS,
     encoder_from_spec,
@@ -142,6 +147,10 @@ class RefineNetBackbone(keras_hub.models.Backbone):
             the authors' 2-scale network, a featnet group per scale; the
             other scales' encoders `scale{k}_image_encoder` are built from
             `image_encoder`'s configuration, with their own weights).
+        decoder_conv: how the decoder's 3x3 convolutions compute:
+            `"direct"` (`keras.layers.Conv2D`) or `"winograd"`
+            (`WinogradConv2D`, F(4x4, 3x3): same weights and names, float32
+            round-off differences only, fewer multiplications).
         dtype: dtype policy of every layer, the image encoder included.
         **kwargs: `keras_hub.models.Backbone` arguments (`name`, ...).
 
@@ -183,9 +192,11 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         num_cascades=4,
         input_scales=DEFAULT_INPUT_SCALES,
         share_image_encoder=True,
+        decoder_conv=DIRECT,
         dtype=None,
         **kwargs,
     ):
+        check_decoder_conv(decoder_conv)
         check_positive_int("top_filters", top_filters)
         check_positive_int("decoder_filters", decoder_filters)
         _check_rate("backbone_dropout", backbone_dropout)
@@ -202,89 +213,96 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         # The full encoder is not tracked: only its cut feature model is.
         image_encoder_config = keras.layers.serialize(image_encoder)
 
-        # === Layers ===
-        self.image_encoder = feature_pyramid_model(
-            image_encoder, pyramid_levels, name=IMAGE_ENCODER_NAME
-        )
-        # One more encoder per extra scale when they are not shared.
-        self.scale_image_encoders = [
-            feature_pyramid_model(
-                _deserialize_encoder(image_encoder_config, dtype),
-                pyramid_levels,
-                name=f"scale{index + 1}_{IMAGE_ENCODER_NAME}",
+        # The decoder's 3x3 convolutions are built (in `refine`) as
+        # `decoder_conv` ones.
+        with decoder_conv_scope(decoder_conv):
+            # === Layers ===
+            self.image_encoder = feature_pyramid_model(
+                image_encoder, pyramid_levels, name=IMAGE_ENCODER_NAME
             )
-            for index in range(1, len(input_scales))
-            if not share_image_encoder
-        ]
-        self.image_scalings = [
-            None
-            if scale == 1.0
-            else ScaleImages(
-                scale,
-                align_corners=align_corners,
-                interpolation=interpolation,
-                round_to_uint8=round_scaled_images,
-                pixel_offset=pixel_offset,
-                dtype=dtype,
-                name=f"scale{index + 1}_resize",
-            )
-            for index, scale in enumerate(input_scales)
-        ]
-        self.encoder_dropouts = [
-            keras.layers.Dropout(
-                backbone_dropout, dtype=dtype, name=f"level{level}_dropout"
-            )
-            for level in range(1, DROPOUT_LEVELS + 1)
-        ]
-        # projections[scale][level - 1]
-        self.projections = [
-            [
-                conv2d(
-                    width,
-                    projection_kernel_size,
-                    use_bias=False,
-                    kernel_initializer=TORCH_CONV_INITIALIZER,
-                    dtype=dtype,
-                    name=(
-                        f"level{level}_projection"
-                        if scale == 0
-                        else f"scale{scale + 1}_level{level}_projection"
-                    ),
+            # One more encoder per extra scale when they are not shared.
+            self.scale_image_encoders = [
+                feature_pyramid_model(
+                    _deserialize_encoder(image_encoder_config, dtype),
+                    pyramid_levels,
+                    name=f"scale{index + 1}_{IMAGE_ENCODER_NAME}",
                 )
-                for level, width in enumerate(widths, start=1)
+                for index in range(1, len(input_scales))
+                if not share_image_encoder
             ]
-            for scale in range(len(input_scales))
-        ]
-        self.refinenet_blocks = []
-        for block, group in enumerate(groups, start=1):
-            num_paths = len(group) * len(input_scales)
-            self.refinenet_blocks.append(
-                RefineNetBlock(
-                    filters=min(widths[level - 1] for level in group),
-                    adaptive_units=adaptive_units
-                    if num_paths == 1 and block == 1
-                    else [adaptive_units] * num_paths
-                    + ([0] if block > 1 else []),
-                    crp_stages=crp_stages,
-                    output_units=output_units,
-                    rcu_kernel_size=rcu_kernel_size,
-                    fusion_kernel_size=fusion_kernel_size,
-                    crp_kernel_size=crp_kernel_size,
-                    crp_pool_size=crp_pool_size,
-                    crp_conv_before_pool=crp_conv_before_pool,
+            self.image_scalings = [
+                None
+                if scale == 1.0
+                else ScaleImages(
+                    scale,
                     align_corners=align_corners,
                     interpolation=interpolation,
-                    scale_mode=scale_mode,
+                    round_to_uint8=round_scaled_images,
+                    pixel_offset=pixel_offset,
                     dtype=dtype,
-                    name=f"refinenet_block{block}",
+                    name=f"scale{index + 1}_resize",
                 )
-            )
-        self.cascade_groups = groups
+                for index, scale in enumerate(input_scales)
+            ]
+            self.encoder_dropouts = [
+                keras.layers.Dropout(
+                    backbone_dropout, dtype=dtype, name=f"level{level}_dropout"
+                )
+                for level in range(1, DROPOUT_LEVELS + 1)
+            ]
+            # projections[scale][level - 1]
+            self.projections = [
+                [
+                    conv2d(
+                        width,
+                        projection_kernel_size,
+                        use_bias=False,
+                        kernel_initializer=TORCH_CONV_INITIALIZER,
+                        dtype=dtype,
+                        name=(
+                            f"level{level}_projection"
+                            if scale == 0
+                            else f"scale{scale + 1}_level{level}_projection"
+                        ),
+                    )
+                    for level, width in enumerate(widths, start=1)
+                ]
+                for scale in range(len(input_scales))
+            ]
+            self.refinenet_blocks = []
+            for block, group in enumerate(groups, start=1):
+                num_paths = len(group) * len(input_scales)
+                self.refinenet_blocks.append(
+                    RefineNetBlock(
+                        filters=min(widths[level - 1] for level in group),
+                        adaptive_units=adaptive_units
+                        if num_paths == 1 and block == 1
+                        else [adaptive_units] * num_paths
+                        + ([0] if block > 1 else []),
+                        crp_stages=crp_stages,
+                        output_units=output_units,
+                        rcu_kernel_size=rcu_kernel_size,
+                        fusion_kernel_size=fusion_kernel_size,
+                        crp_kernel_size=crp_kernel_size,
+                        crp_pool_size=crp_pool_size,
+                        crp_conv_before_pool=crp_conv_before_pool,
+                        align_corners=align_corners,
+                        interpolation=interpolation,
+                        scale_mode=scale_mode,
+                        dtype=dtype,
+                        name=f"refinenet_block{block}",
+                    )
+                )
+            self.cascade_groups = groups
 
-        # === Functional Model ===
-        images = keras.Input(shape=(None, None, RGB_CHANNELS), name="images")
-        features = self.refine(images)
-        super().__init__(inputs=images, outputs=features, dtype=dtype, **kwargs)
+            # === Functional Model ===
+            images = keras.Input(
+                shape=(None, None, RGB_CHANNELS), name="images"
+            )
+            features = self.refine(images)
+            super().__init__(
+                inputs=images, outputs=features, dtype=dtype, **kwargs
+            )
 
         # === Config ===
         self.image_encoder_config = image_encoder_config
@@ -311,6 +329,7 @@ class RefineNetBackbone(keras_hub.models.Backbone):
         self.num_cascades = num_cascades
         self.input_scales = list(input_scales)
         self.share_image_encoder = share_image_encoder
+        self.decoder_conv = decoder_conv
         self._apply_freezing()
 
     def refine(self, images):
@@ -400,6 +419,7 @@ class RefineNetBackbone(keras_hub.models.Backbone):
                 "num_cascades": self.num_cascades,
                 "input_scales": list(self.input_scales),
                 "share_image_encoder": self.share_image_encoder,
+                "decoder_conv": self.decoder_conv,
             }
         )
         return config
