@@ -165,13 +165,19 @@ def _matlab_axis_matrix(in_size, out_size, scale, antialias):
     taps outside the image are mirrored (`1..n, n..1`, repeating the edge),
     and weights of taps that land on the same pixel add up.
     """
+    static_scale = scale if _is_number(scale) else None
     scale = _as_float64(scale)
     if antialias:
         kernel_scale = ops.minimum(scale, 1.0)
     else:
         kernel_scale = ops.ones_like(scale)
     width = _CUBIC_WIDTH / kernel_scale
-    num_taps = ops.cast(ops.ceil(width), "int32") + 2
+    if static_scale is None:
+        num_taps = ops.cast(ops.ceil(width), "int32") + 2
+    else:
+        # A Python tap count: JAX needs static shapes under `jit`.
+        static_kernel_scale = min(static_scale, 1.0) if antialias else 1.0
+        num_taps = math.ceil(_CUBIC_WIDTH / static_kernel_scale) + 2
     positions = ops.cast(
         ops.arange(1, out_size + 1, dtype="int32"), _COORDINATE_DTYPE
     )
