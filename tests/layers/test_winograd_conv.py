@@ -95,3 +95,40 @@ def test_unsupported_arguments_raise(kwargs):
     kwargs = {"kernel_size": 3, **kwargs}
     with pytest.raises(ValueError, match="Received"):
         WinogradConv2D(4, **kwargs)
+
+
+BACKEND_CHECK = """
+import keras
+import numpy as np
+from keras_refinenet.layers.winograd_conv import WinogradConv2D
+rng = np.random.default_rng(0)
+x = rng.normal(size=(2, 9, 14, 5)).astype("float32")
+conv = WinogradConv2D(6, 3, use_bias=False)
+conv.build(x.shape)
+kernel = rng.normal(size=(3, 3, 5, 6)).astype("float32")
+conv.set_weights([kernel])
+np.save("{output}", keras.ops.convert_to_numpy(conv(x)))
+np.save("{inputs}", x)
+np.save("{kernel}", kernel)
+"""
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_match_numpy(backend, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    paths = {
+        name: str(tmp_path / f"{name}.npy")
+        for name in ("output", "inputs", "kernel")
+    }
+    subprocess.run(
+        [sys.executable, "-c", BACKEND_CHECK.format(**paths)],
+        check=True,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    x, kernel = np.load(paths["inputs"]), np.load(paths["kernel"])
+    actual = np.load(paths["output"])
+    assert relative_error(actual, numpy_conv3x3(x, kernel)) < RELATIVE_TOLERANCE

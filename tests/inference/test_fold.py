@@ -1,0 +1,95 @@
+"""`fold_batch_normalization` against numpy and the unfolded models."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_refinenet.inference.fold import (
+    count_batch_normalizations,
+    fold_batch_normalization,
+)
+from keras_refinenet.models import tiny_refinenet
+
+RELATIVE_TOLERANCE = 1e-4
+EPSILON = 1e-3
+
+
+def relative_error(actual, expected):
+    return np.max(np.abs(actual - expected)) / np.max(np.abs(expected))
+
+
+def randomize_statistics(model, rng):
+    """Non-trivial BatchNorm statistics, so that folding changes weights."""
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.BatchNormalization):
+            size = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(size=size))
+            layer.moving_variance.assign(rng.uniform(0.5, 2.0, size=size))
+            layer.gamma.assign(rng.uniform(0.5, 1.5, size=size))
+            layer.beta.assign(rng.normal(size=size))
+
+
+def numpy_conv1x1_batch_norm(x, kernel, gamma, beta, mean, variance):
+    """`BatchNorm(conv1x1(x))` at inference, written from the definitions."""
+    y = np.einsum("bhwc,cf->bhwf", x.astype("float64"), kernel[0, 0])
+    return (y - mean) / np.sqrt(variance + EPSILON) * gamma + beta
+
+
+def test_single_pair_matches_numpy(rng):
+    inputs = keras.Input((5, 6, 4))
+    x = keras.layers.Conv2D(3, 1, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization(epsilon=EPSILON)(x)
+    model = keras.Model(inputs, x)
+    randomize_statistics(model, rng)
+    folded = fold_batch_normalization(model)
+    assert count_batch_normalizations(folded) == 0
+    norm = model.layers[-1]
+    images = rng.normal(size=(2, 5, 6, 4)).astype("float32")
+    expected = numpy_conv1x1_batch_norm(
+        images,
+        model.layers[1].get_weights()[0],
+        *[np.asarray(v) for v in (norm.gamma, norm.beta)],
+        np.asarray(norm.moving_mean),
+        np.asarray(norm.moving_variance),
+    )
+    actual = np.asarray(folded(images, training=False))
+    assert relative_error(actual, expected) < RELATIVE_TOLERANCE
+
+
+def test_shared_conv_output_is_not_folded(rng):
+    inputs = keras.Input((5, 6, 4))
+    conv = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.BatchNormalization()(conv)
+    model = keras.Model(inputs, keras.layers.Add()([x, conv]))
+    randomize_statistics(model, rng)
+    folded = fold_batch_normalization(model)
+    assert count_batch_normalizations(folded) == 1
+    images = rng.normal(size=(1, 5, 6, 4)).astype("float32")
+    np.testing.assert_allclose(
+        np.asarray(folded(images)), np.asarray(model(images)), rtol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    "library,decoder_conv",
+    [("keras_cv", "direct"), ("keras_hub", "direct"), ("keras_cv", "winograd")],
+)
+def test_tiny_refinenet_matches_unfolded(library, decoder_conv, rng):
+    model = tiny_refinenet(
+        num_classes=3, library=library, decoder_conv=decoder_conv
+    )
+    randomize_statistics(model, rng)
+    folded = fold_batch_normalization(model)
+    assert count_batch_normalizations(model) > 10
+    assert count_batch_normalizations(folded) == 0
+    images = model.preprocess(
+        rng.uniform(0, 255, size=(2, 64, 96, 3)).astype("float32")
+    )
+    expected = np.asarray(model(images, training=False))
+    actual = np.asarray(folded(images, training=False))
+    assert relative_error(actual, expected) < RELATIVE_TOLERANCE
+
+
+def test_needs_a_functional_model():
+    with pytest.raises(ValueError, match="Received: model=Dense"):
+        fold_batch_normalization(keras.layers.Dense(2))
