@@ -55,6 +55,14 @@ DEFAULT_OUTPUT_FORMAT = "overlay"
 # Formats whose colours need a legend next to them.
 LEGEND_FORMATS = ("overlay", "color")
 LEGEND_FILE = "legend.png"
+# Example sheets: image | ground truth | prediction, enlarged, with titles.
+PANEL_SCALE = 4
+PANEL_GAP = 4
+PANEL_GAP_COLOR = 255
+PANEL_TITLES = ("image", "ground truth", "prediction")
+TITLE_HEIGHT = 16
+TITLE_MARGIN = 3
+TITLE_COLOR = LEGEND_TEXT_COLOR
 
 
 def default_palette(num_classes):
@@ -340,6 +348,85 @@ def legend(class_names, palette=None):
         )
         draw.text((text_x, top + 2), name, fill=LEGEND_TEXT_COLOR)
     return np.asarray(image)
+
+
+def side_by_side(image, ground_truth, prediction, palette):
+    """`image | ground truth | prediction overlay`, enlarged, as uint8.
+
+    Each panel is enlarged `PANEL_SCALE` times (nearest neighbour) and
+    separated from the next by `PANEL_GAP` white columns.
+
+    Args:
+        image: `(H, W, 3)` RGB image.
+        ground_truth: `(H, W)` class ids (255 ignored).
+        prediction: `(H, W)` predicted class ids.
+        palette: one RGB colour per class.
+
+    Returns:
+        `uint8 (H * 4, W * 12 + gaps, 3)` array.
+
+    Example:
+
+    >>> panel = side_by_side(np.zeros((2, 3, 3)), np.zeros((2, 3), int),
+    ...                      np.zeros((2, 3), int), [(0, 0, 0)])
+    >>> panel.shape
+    (8, 44, 3)
+    """
+    image = np.clip(np.asarray(image), 0, MAX_PIXEL_VALUE).astype(np.uint8)
+    panels = [
+        image,
+        colorize(np.asarray(ground_truth), palette=palette),
+        overlay(image, np.asarray(prediction), palette=palette),
+    ]
+    height = image.shape[0] * PANEL_SCALE
+    gap = np.full((height, PANEL_GAP, RGB_CHANNELS), PANEL_GAP_COLOR, np.uint8)
+    row = []
+    for panel in panels:
+        enlarged = np.repeat(
+            np.repeat(panel, PANEL_SCALE, axis=0), PANEL_SCALE, axis=1
+        )
+        row.extend([enlarged, gap])
+    return np.concatenate(row[:-1], axis=1)
+
+
+def example_sheet(image, ground_truth, prediction, palette, class_names):
+    """`side_by_side` with a title over each panel (image, ground truth,
+    prediction) and the class legend on the right.
+
+    Args:
+        image: `(H, W, 3)` RGB image.
+        ground_truth: `(H, W)` class ids (255 ignored).
+        prediction: `(H, W)` predicted class ids.
+        palette: one RGB colour per class.
+        class_names: one name per class.
+
+    Returns:
+        `uint8` RGB array.
+
+    Example:
+
+    >>> sheet = example_sheet(np.zeros((8, 8, 3)), np.zeros((8, 8), int),
+    ...                       np.zeros((8, 8), int), [(0, 0, 0)], ["bg"])
+    >>> sheet.shape[0] == 8 * PANEL_SCALE + TITLE_HEIGHT
+    True
+    """
+    from PIL import Image, ImageDraw
+
+    panels = side_by_side(image, ground_truth, prediction, palette)
+    key = legend(class_names, palette)
+    height = max(panels.shape[0], key.shape[0]) + TITLE_HEIGHT
+    width = panels.shape[1] + PANEL_GAP + key.shape[1]
+    sheet = Image.new("RGB", (width, height), (PANEL_GAP_COLOR,) * RGB_CHANNELS)
+    sheet.paste(Image.fromarray(panels), (0, TITLE_HEIGHT))
+    sheet.paste(
+        Image.fromarray(key), (panels.shape[1] + PANEL_GAP, TITLE_HEIGHT)
+    )
+    draw = ImageDraw.Draw(sheet)
+    panel_width = np.asarray(image).shape[1] * PANEL_SCALE
+    for index, title in enumerate(PANEL_TITLES):
+        left = index * (panel_width + PANEL_GAP) + TITLE_MARGIN
+        draw.text((left, TITLE_MARGIN), title, fill=TITLE_COLOR)
+    return np.asarray(sheet)
 
 
 def write_png(array, path):

@@ -146,8 +146,8 @@ def test_smoke_demo_output_is_plain_text_without_noise(tmp_path):
 def test_train_with_a_loss_string_and_auto_class_weights(tmp_path):
     import json
 
-    from keras_refinenet.cli.demo import build_demo_model
     from keras_refinenet.cli.main import main
+    from keras_refinenet.models.demo import build_demo_model
 
     preset = build_demo_model(4).save_to_preset(tmp_path / "start")
     output = tmp_path / "run"

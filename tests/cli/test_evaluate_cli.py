@@ -3,13 +3,13 @@ import json
 import numpy as np
 from PIL import Image
 
-from keras_refinenet.cli.demo import build_demo_model
 from keras_refinenet.cli.main import main
 from keras_refinenet.data.datasets import SYNTHETIC_SEEDS, VAL_SPLIT
 from keras_refinenet.data.synthetic import (
     SYNTHETIC_CLASS_NAMES,
     make_synthetic_arrays,
 )
+from keras_refinenet.models.demo import build_demo_model
 
 IMAGE_SIZE = 32
 NUM_IMAGES = 3

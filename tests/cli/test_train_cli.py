@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from keras_refinenet.cli import train as train_cli
-from keras_refinenet.cli.demo import build_demo_model
 from keras_refinenet.cli.main import build_parser, main
 from keras_refinenet.data.synthetic import SYNTHETIC_CLASS_NAMES
+from keras_refinenet.models.demo import build_demo_model
 from keras_refinenet.models.refinenet import RefineNet
 from keras_refinenet.training import trainer
 from keras_refinenet.training.callbacks import NaNLossError

@@ -115,3 +115,43 @@ def test_render_prediction_in_every_format():
         grey, np.array([[0, 18]]), "cityscapes-submission"
     )
     assert submission.tolist() == [[7, 33]]
+
+
+def test_side_by_side_panels():
+    image = np.full((2, 2, 3), 100, np.uint8)
+    truth = np.array([[0, 1], [1, 255]])
+    prediction = np.array([[1, 1], [0, 0]])
+    palette = [(0, 0, 0), (200, 0, 0)]
+    panel = visualize.side_by_side(image, truth, prediction, palette)
+    scale, gap = visualize.PANEL_SCALE, visualize.PANEL_GAP
+    width = 2 * scale
+    assert panel.shape == (width, 3 * width + 2 * gap, 3)
+    assert (panel[:, :width] == 100).all()
+    ground_truth = panel[:, width + gap : 2 * width + gap]
+    assert tuple(ground_truth[0, scale]) == (200, 0, 0)
+    assert tuple(ground_truth[-1, -1]) == (0, 0, 0)
+    blended = panel[:, 2 * (width + gap) :]
+    # alpha 0.5 blend of 100 with (200, 0, 0) for class 1.
+    assert tuple(blended[0, 0]) == (150, 50, 50)
+    assert (panel[:, width : width + gap] == visualize.PANEL_GAP_COLOR).all()
+
+
+def test_example_sheet_has_titles_and_legend():
+    image = np.full((8, 8, 3), 100, np.uint8)
+    truth = np.zeros((8, 8), int)
+    palette = [(0, 0, 0), (200, 0, 0)]
+    sheet = visualize.example_sheet(
+        image, truth, truth, palette, ["bg", "thing"]
+    )
+    size, gap = 8 * visualize.PANEL_SCALE, visualize.PANEL_GAP
+    title_height = visualize.TITLE_HEIGHT
+    titles = sheet[:title_height]
+    for index in range(len(visualize.PANEL_TITLES)):
+        left = index * (size + gap)
+        assert (titles[:, left : left + size] < 128).any()  # text drawn
+    panels = sheet[title_height:, : 3 * size + 2 * gap]
+    np.testing.assert_array_equal(
+        panels[:size], visualize.side_by_side(image, truth, truth, palette)
+    )
+    key = sheet[title_height:, 3 * size + 3 * gap :]
+    assert (key == (200, 0, 0)).all(axis=-1).any()  # the "thing" swatch

@@ -549,14 +549,15 @@ DEMO_LOSSES = {
 
 def train_demo_with_loss(loss, output, epochs, steps_per_epoch, batch_size):
     """Trains the demo model with `loss`; mean IoU on held-out images."""
-    from keras_refinenet.cli import demo
     from keras_refinenet.data.datasets import TEST_SPLIT, load_dataset
     from keras_refinenet.data.pipeline import evaluation_pipeline
     from keras_refinenet.evaluation import evaluate_model
+    from keras_refinenet.models.demo import build_demo_model
     from keras_refinenet.models.refinenet import RefineNet
     from keras_refinenet.training import trainer
+    from keras_refinenet.training.demo import DEMO_TRAINING
 
-    settings = demo.DEMO_TRAINING
+    settings = DEMO_TRAINING
     size = settings["image_size"]
     config = trainer.TrainConfig(
         preset=None,
@@ -579,7 +580,7 @@ def train_demo_with_loss(loss, output, epochs, steps_per_epoch, batch_size):
         verbose=0,
         loss=loss,
     )
-    trained = trainer.run_training(config, build_model=demo.build_demo_model)
+    trained = trainer.run_training(config, build_model=build_demo_model)
     model = RefineNet.from_preset(trained["preset_dir"])
     test_set = load_dataset(
         "synthetic",
@@ -619,9 +620,9 @@ DICE_ALONE = pytest.mark.xfail(
     ],
 )
 def test_each_loss_reaches_the_demo_target(tmp_path, name):
-    from keras_refinenet.cli import demo
+    from keras_refinenet.training.demo import DEMO_TRAINING, TARGET_MEAN_IOU
 
-    settings = demo.DEMO_TRAINING
+    settings = DEMO_TRAINING
     mean_iou, _ = train_demo_with_loss(
         DEMO_LOSSES[name],
         tmp_path,
@@ -630,4 +631,4 @@ def test_each_loss_reaches_the_demo_target(tmp_path, name):
         batch_size=settings["batch_size"],
     )
     print(f"demo mean IoU with {name}: {mean_iou:.4f}")
-    assert mean_iou >= demo.TARGET_MEAN_IOU, mean_iou
+    assert mean_iou >= TARGET_MEAN_IOU, mean_iou

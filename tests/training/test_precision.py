@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_refinenet.cli.demo import build_demo_model
+from keras_refinenet.models.demo import build_demo_model
 from keras_refinenet.training.defaults import RefineNetSGD
 from keras_refinenet.training.precision import precision_policy
 

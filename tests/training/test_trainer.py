@@ -6,8 +6,8 @@ import textwrap
 import keras
 import pytest
 
-from keras_refinenet.cli.demo import build_demo_model
 from keras_refinenet.data import datasets
+from keras_refinenet.models.demo import build_demo_model
 from keras_refinenet.training import trainer
 
 
@@ -88,7 +88,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2
     )
-    from keras_refinenet.cli.demo import build_demo_model
+    from keras_refinenet.models.demo import build_demo_model
     from keras_refinenet.training.trainer import TrainConfig, run_training
     result = run_training(
         TrainConfig(
