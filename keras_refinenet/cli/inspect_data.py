@@ -8,7 +8,11 @@ folder.
 import json
 import pathlib
 
-from keras_refinenet.data.inspection import DEFAULT_SHEET_PAIRS, LAYOUTS
+from keras_refinenet.data.inspection import (
+    AUTO_LAYOUT,
+    DEFAULT_SHEET_PAIRS,
+    LAYOUTS,
+)
 
 EXIT_DATASET_ERRORS = 1
 SHEET_FILE = "augmented_pairs.png"
@@ -28,7 +32,7 @@ def add_parser(subparsers):
     )
     parser.add_argument("data_dir", help="dataset folder")
     parser.add_argument("--num-classes", type=int, required=True)
-    parser.add_argument("--layout", choices=LAYOUTS, default="auto")
+    parser.add_argument("--layout", choices=LAYOUTS, default=AUTO_LAYOUT)
     parser.add_argument(
         "--sheet",
         help=f"PNG of augmented pairs to write (default: no sheet; "

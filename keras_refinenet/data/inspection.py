@@ -41,7 +41,8 @@ from keras_refinenet.data.cityscapes import (
     CITYSCAPES_TRAIN_ID_SUFFIX,
 )
 
-LAYOUTS = ("auto", "folder", "voc", "cityscapes")
+AUTO_LAYOUT = "auto"
+LAYOUTS = (AUTO_LAYOUT, "folder", "voc", "cityscapes")
 ERROR = "error"
 WARNING = "warning"
 INFO = "info"
@@ -526,7 +527,7 @@ def _check_image(path, found):
     return height, width
 
 
-def inspect_dataset(root, num_classes, layout="auto"):
+def inspect_dataset(root, num_classes, layout=AUTO_LAYOUT):
     """Checks a dataset folder before training (see the module docstring).
 
     Args:
@@ -558,7 +559,7 @@ def inspect_dataset(root, num_classes, layout="auto"):
             f"`num_classes` must be in 1..{IGNORE_LABEL}. "
             f"Received: num_classes={num_classes}"
         )
-    if layout == "auto":
+    if layout == AUTO_LAYOUT:
         layout = detect_layout(root)
     sources = {
         "folder": _folder_sources,

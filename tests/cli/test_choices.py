@@ -5,8 +5,10 @@ import argparse
 import pytest
 
 from keras_refinenet.cli.main import build_parser
+from keras_refinenet.convert.dispatch import CHECKPOINT_FORMATS
 from keras_refinenet.data.datasets import DATASET_NAMES, SYNTHETIC_SIZES
 from keras_refinenet.evaluation import PREDICTION_FOLDER_EVALUATORS
+from keras_refinenet.inference.images import TTA_CHOICES, TTA_NONE
 from keras_refinenet.inference.visualize import (
     DEFAULT_OUTPUT_FORMAT,
     OUTPUT_FORMATS,
@@ -43,6 +45,8 @@ def _options(command):
         ("train", "optimizer", OPTIMIZER_NAMES),
         ("predict", "fmt", OUTPUT_FORMATS),
         ("convert", "depth", RESNET_DEPTHS),
+        ("convert", "source", CHECKPOINT_FORMATS),
+        ("predict", "tta", TTA_CHOICES),
         (
             "evaluate-predictions",
             "dataset",
@@ -74,3 +78,4 @@ def test_train_defaults_are_the_config_defaults():
         config.synthetic_image_size
     )
     assert _options("predict")["fmt"].default == DEFAULT_OUTPUT_FORMAT
+    assert _options("predict")["tta"].default == TTA_NONE
