@@ -6,11 +6,16 @@ at one `--size`, and times batch-1 forwards of: the TensorFlow graph (the
 frozen export function), ONNX Runtime, the LiteRT interpreter (float,
 int8), OpenVINO (float32) and the PyTorch reference
 (`tests/convert/reference_pytorch.py`, when torch is installed), all with
-`--threads` CPU threads. Prints a Markdown table (median ms over
-`--repeats` after `--warmup` runs) and the CPU name.
+`--threads` CPU threads. ONNX, LiteRT float and OpenVINO are timed
+twice: with the native resize ops the exports use by default and with the
+Keras gather resizes (`native_resize=False`). Prints a Markdown table
+(median ms over `--repeats` after `--warmup` runs; each runtime's largest
+logit difference and argmax agreement against the first row), the CPU
+name and the load average before and after.
 
 Example:
-    python benchmarks/runtimes.py --model lw_refinenet50 --size 256x256
+    python benchmarks/runtimes.py --model refinenet101 --size 512x512 \
+        --threads 2
 """
 
 import argparse
@@ -33,6 +38,11 @@ RUNTIME_NAMES = {
     "litert-int8": "LiteRT int8",
     "openvino": "OpenVINO float32",
 }
+# Exports timed a second time with the Keras gather resizes, to show what
+# the native resize ops change.
+GATHER_FORMATS = ("onnx", "litert", "openvino")
+NATIVE_NOTE = "native resize"
+GATHER_NOTE = "Keras gather resize"
 CALIBRATION_IMAGES = 16
 
 
@@ -54,6 +64,11 @@ def parse_args(argv=None):
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument(
+        "--no-gather-rows",
+        action="store_true",
+        help="skip the exports with the Keras gather resizes",
+    )
     parser.add_argument(
         "--torch-only", action="store_true", help=argparse.SUPPRESS
     )
@@ -99,47 +114,86 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (1, *args.size, 3), dtype=np.uint8)
     rows = []
+    load_before = common.load_average()
+    reference = {}
 
-    def measure(name, function):
+    def measure(name, resize, function):
         seconds, _ = common.median_time(function, args.repeats, args.warmup)
-        rows.append((name, seconds * 1000))
-        print(f"{name}: {seconds * 1000:.1f} ms", file=sys.stderr)
+        logits = np.asarray(function(), np.float32)
+        if not reference:
+            reference["logits"] = logits
+        expected = reference["logits"]
+        difference = np.abs(logits - expected).max() / np.abs(expected).max()
+        agreement = np.mean(logits.argmax(-1) == expected.argmax(-1))
+        rows.append((name, resize, seconds * 1000, difference, agreement))
+        print(f"{name} ({resize}): {seconds * 1000:.1f} ms", file=sys.stderr)
 
-    frozen = logits_function(model, args.size, batch_size=1)
+    frozen = logits_function(
+        model, args.size, batch_size=1, native_resize=False
+    )
     tensor = tf.constant(images)
-    measure("TensorFlow graph", lambda: frozen(tensor)[0].numpy())
+    measure(
+        "TensorFlow graph",
+        GATHER_NOTE,
+        lambda: frozen(tensor)[0].numpy(),
+    )
+    native = logits_function(model, args.size, batch_size=1)
+    measure("TensorFlow graph", NATIVE_NOTE, lambda: native(tensor)[0].numpy())
+    exports = [(format, True) for format in FORMATS]
+    if not args.no_gather_rows:
+        exports += [(format, False) for format in GATHER_FORMATS]
     with tempfile.TemporaryDirectory() as folder:
-        for format in FORMATS:
+        for format, native_resize in exports:
+            options = {"native_resize": native_resize}
+            if format == "litert-int8":
+                options["num_calibration_images"] = CALIBRATION_IMAGES
             path = export_model(
                 model,
-                pathlib.Path(folder) / format,
+                pathlib.Path(folder) / f"{format}-{native_resize}",
                 format=format,
                 input_size=args.size,
-                **(
-                    {"num_calibration_images": CALIBRATION_IMAGES}
-                    if format == "litert-int8"
-                    else {}
-                ),
+                **options,
             )
             run = RUNNERS[format](path, args.threads)
-            measure(RUNTIME_NAMES[format], lambda run=run: run(images))
+            measure(
+                RUNTIME_NAMES[format],
+                NATIVE_NOTE if native_resize else GATHER_NOTE,
+                lambda run=run: run(images),
+            )
     # PyTorch in its own process: its OpenMP threads and TensorFlow's
     # slow each other down when they share one.
     (result,) = common.run_isolated(
         __file__, [*(argv or sys.argv[1:]), "--torch-only"]
     )
     if "milliseconds" in result:
-        rows.append(("PyTorch reference (NCHW)", result["milliseconds"]))
+        rows.append(
+            (
+                "PyTorch reference (NCHW)",
+                "F.interpolate",
+                result["milliseconds"],
+            )
+        )
     else:
         print(f"PyTorch reference skipped: {result}", file=sys.stderr)
+    load_after = common.load_average()
     height, width = args.size
     print(
         f"{args.model}, {height}x{width}, batch 1, {args.threads} threads, "
-        f"{cpu_name()}\n"
+        f"{cpu_name()}; load average (1, 5, 15 min) before "
+        f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
+        f"{', '.join(f'{v:.2f}' for v in load_after)}\n"
     )
-    print("| runtime | median ms |\n|---|---|")
-    for name, milliseconds in rows:
-        print(f"| {name} | {milliseconds:.1f} |")
+    print(
+        "| runtime | resize | median ms | max abs diff / max abs logit "
+        "| argmax agreement |\n|---|---|---:|---:|---:|"
+    )
+    for name, resize, milliseconds, *checks in rows:
+        if checks:
+            difference, agreement = checks
+            checked = f"{difference:.1e} | {agreement:.4f}"
+        else:
+            checked = "(other weights) | -"
+        print(f"| {name} | {resize} | {milliseconds:.1f} | {checked} |")
 
 
 if __name__ == "__main__":

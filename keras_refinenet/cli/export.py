@@ -3,7 +3,11 @@
 import json
 import sys
 
-from keras_refinenet.constants import IMAGE_BYTES_SIGNATURE, IMAGES_SIGNATURE
+from keras_refinenet.constants import (
+    IMAGE_BYTES_SIGNATURE,
+    IMAGES_SIGNATURE,
+    TTA_SIGNATURE,
+)
 from keras_refinenet.training.precision import (
     DEFAULT_PRECISION,
     PRECISION_POLICIES,
@@ -16,6 +20,8 @@ def add_parser(subparsers):
     from keras_refinenet.export.formats import DEFAULT_FORMAT, EXPORT_FORMATS
     from keras_refinenet.export.litert import DEFAULT_CALIBRATION_IMAGES
     from keras_refinenet.export.saved_model import DEFAULT_MAX_PIXELS
+    from keras_refinenet.inference.images import TTA_CHOICES, TTA_NONE
+    from keras_refinenet.inference.predict import DEFAULT_TILE_OVERLAP
 
     parser = subparsers.add_parser(
         "export",
@@ -23,7 +29,9 @@ def add_parser(subparsers):
         description="Writes MODEL_BASE/VERSION/, a SavedModel with the "
         f"signatures {IMAGES_SIGNATURE} (uint8 images) and "
         f"{IMAGE_BYTES_SIGNATURE} (encoded PNG/JPEG), ready for "
-        "tensorflow/serving.",
+        "tensorflow/serving; with --tile, --tta or --scales also "
+        f"{TTA_SIGNATURE} (predict_segmentation's tiling and test-time "
+        "augmentation inside the graph). Other formats write OUTPUT/model.*.",
     )
     parser.add_argument(
         "--preset", required=True, help="preset name or preset directory"
@@ -73,6 +81,38 @@ def add_parser(subparsers):
         help="litert-int8: calibration images used",
     )
     parser.add_argument(
+        "--tile",
+        type=int,
+        help=f"saved_model ({TTA_SIGNATURE}) and onnx: largest tile the "
+        "network sees (pixels); default: whole images",
+    )
+    parser.add_argument(
+        "--tile-overlap",
+        type=float,
+        default=DEFAULT_TILE_OVERLAP,
+        help="with --tile: fraction of a tile shared with its neighbours",
+    )
+    parser.add_argument(
+        "--tta",
+        choices=TTA_CHOICES,
+        default=TTA_NONE,
+        help=f"saved_model ({TTA_SIGNATURE}) and onnx: test-time "
+        "augmentation in the graph: horizontal flip and/or the authors' "
+        "Cityscapes scales 0.5-1.75",
+    )
+    parser.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        help="scales for multiscale TTA (overrides the default scales)",
+    )
+    parser.add_argument(
+        "--gather-resize",
+        action="store_true",
+        help="onnx, litert, openvino: keep the Keras gather resizes instead "
+        "of the format's native bilinear resize",
+    )
+    parser.add_argument(
         "--verify",
         metavar="DATA",
         help="run the export in its runtime on DATA (folder, folder with "
@@ -111,13 +151,16 @@ def run(args):
     """Runs `keras-refinenet export`; returns the exit code."""
     from keras_refinenet.export.formats import (
         LITERT_INT8,
+        ONNX,
         SAVED_MODEL,
         MissingExtraError,
         check_extra,
         check_input_size,
+        check_tta_format,
         export_model,
     )
     from keras_refinenet.export.verify import verify_export
+    from keras_refinenet.inference.images import TTA_NONE, tta_options
     from keras_refinenet.models.preset_io import PresetWeightsNotFoundError
     from keras_refinenet.models.refinenet import RefineNet
 
@@ -126,12 +169,25 @@ def run(args):
         overrides["dtype"] = args.dtype
     if args.format == SAVED_MODEL:
         options = {"version": args.version, "max_pixels": args.max_pixels}
-    elif args.format == LITERT_INT8:
-        options = {"num_calibration_images": args.num_calibration_images}
     else:
-        options = {}
+        options = {"native_resize": not args.gather_resize}
+    if args.format == LITERT_INT8:
+        options["num_calibration_images"] = args.num_calibration_images
+    tiled = args.tile is not None or args.tta != TTA_NONE or args.scales
     try:
+        if tiled:
+            options.update(tta_options(args.tta, args.scales))
+            options.update(tile_size=args.tile, tile_overlap=args.tile_overlap)
+            if args.format == ONNX:
+                options["max_pixels"] = args.max_pixels
+                if args.verify:
+                    raise ValueError(
+                        "--verify compares logits; an onnx export with "
+                        "--tile/--tta/--scales outputs probabilities. "
+                        "Received: --verify with --tile/--tta/--scales"
+                    )
         # Argument and extra errors before the model is loaded.
+        check_tta_format(args.format, options)
         check_input_size(args.format, args.input_size)
         check_extra(args.format)
         if args.verify:

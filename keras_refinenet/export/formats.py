@@ -22,9 +22,19 @@ LITERT_INT8 = "litert-int8"
 OPENVINO = "openvino"
 EXPORT_FORMATS = (SAVED_MODEL, ONNX, LITERT, LITERT_INT8, OPENVINO)
 FIXED_SIZE_FORMATS = (LITERT, LITERT_INT8)
+# Formats with tiled / test-time augmented prediction inside the graph.
+TTA_FORMATS = (SAVED_MODEL, ONNX)
+TTA_OPTIONS = ("tile_size", "tile_overlap", "scales", "flip")
 DEFAULT_FORMAT = SAVED_MODEL
 IMAGES_INPUT = "images"
 LOGITS_OUTPUT = "logits"
+PROBABILITIES_OUTPUT = "probabilities"
+CLASS_IDS_OUTPUT = "class_ids"
+STATUS_OUTPUT = "status"
+# The outputs of `tta_function` in the order of its frozen graph (sorted).
+TTA_OUTPUTS = tuple(
+    sorted((CLASS_IDS_OUTPUT, PROBABILITIES_OUTPUT, STATUS_OUTPUT))
+)
 # The file each format writes inside the output folder.
 EXPORT_FILES = {
     ONNX: "model.onnx",
@@ -127,6 +137,22 @@ def check_input_size(format, input_size):
     return size
 
 
+def check_tta_format(format, options):
+    """Raises `ValueError` if `options` tile or augment a format that can't.
+
+    Example:
+
+    >>> check_tta_format("onnx", {"flip": True})
+    """
+    tta_options = sorted(set(options) & set(TTA_OPTIONS))
+    if tta_options and format not in TTA_FORMATS:
+        raise ValueError(
+            f"Tiling and test-time augmentation in the graph are for the "
+            f"formats {', '.join(TTA_FORMATS)}. Received: format={format!r}"
+            f" with {', '.join(tta_options)}"
+        )
+
+
 def export_file(output, format):
     """The path of the file `format` writes into the folder `output`."""
     check_format(format)
@@ -158,7 +184,7 @@ def logits_function(
             Keras gathers; see `keras_refinenet.layers.resize`.
 
     Returns:
-        A concrete function `images -> {"logits": float32}`.
+        A frozen concrete function `images -> [logits]` (float32).
     """
     import tensorflow as tf
     from tensorflow.python.framework import convert_to_constants
@@ -181,6 +207,41 @@ def logits_function(
     )
     with resize.native_resize(native_resize):
         concrete = logits.get_concrete_function(spec)
+    return convert_to_constants.convert_variables_to_constants_v2(concrete)
+
+
+def tta_function(
+    tiled_predictor, max_pixels=None, input_size=None, native_resize=True
+):
+    """`TiledPredictor` outputs as a frozen TensorFlow function.
+
+    Args:
+        tiled_predictor: a `keras_refinenet.export.tta.TiledPredictor`.
+        max_pixels: largest `height * width`; larger images get status
+            `STATUS_TOO_LARGE` and empty outputs. `None`: no limit.
+        input_size: `(height, width)` or `None` for dynamic sizes.
+        native_resize: see `logits_function`.
+
+    Returns:
+        A frozen concrete function of `images` returning the tensors
+        named by `TTA_OUTPUTS`, in that order.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework import convert_to_constants
+
+    from keras_refinenet.layers import resize
+
+    height, width = input_size if input_size is not None else (None, None)
+
+    @tf.function
+    def predict(images):
+        return tiled_predictor.checked_outputs(images, max_pixels)
+
+    spec = tf.TensorSpec(
+        [None, height, width, RGB_CHANNELS], "uint8", name=IMAGES_INPUT
+    )
+    with resize.native_resize(native_resize):
+        concrete = predict.get_concrete_function(spec)
     return convert_to_constants.convert_variables_to_constants_v2(concrete)
 
 
@@ -207,9 +268,12 @@ def export_model(
         **options: format options: `version`, `max_pixels` and the
             `predict_tta` options (`tile_size`, `tile_overlap`, `scales`,
             `flip`) for `saved_model`; `num_calibration_images` for
-            `litert-int8`; `opset` for `onnx`; `native_resize` (default
-            `True`: bilinear resizes as the format's native resize op)
-            for `onnx`, `litert`, `litert-int8` and `openvino`.
+            `litert-int8`; `opset`, and the same tiling options (then
+            the file predicts as `predict_segmentation`, see
+            `export_onnx`) with `max_pixels`, for `onnx`;
+            `native_resize` (default `True`: bilinear resizes as the
+            format's native resize op) for `onnx`, `litert`,
+            `litert-int8` and `openvino`.
 
     Returns:
         The path of the exported file (the version folder for
@@ -226,6 +290,7 @@ def export_model(
     """
     require_tensorflow_backend(f"The {format} export", f"format={format!r}")
     size = check_input_size(format, input_size)
+    check_tta_format(format, options)
     if calibration_data is not None and format != LITERT_INT8:
         raise ValueError(
             f"`calibration_data` is for format {LITERT_INT8!r} only. "

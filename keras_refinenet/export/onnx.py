@@ -2,15 +2,39 @@
 
 import pathlib
 
-from keras_refinenet.export.formats import IMAGES_INPUT, logits_function
+from keras_refinenet.export.formats import (
+    IMAGES_INPUT,
+    LOGITS_OUTPUT,
+    TTA_OUTPUTS,
+    logits_function,
+    tta_function,
+)
+from keras_refinenet.inference.predict import DEFAULT_TILE_OVERLAP
 
 DEFAULT_OPSET = 17
 
 
 def export_onnx(
-    model, path, input_size=None, opset=DEFAULT_OPSET, native_resize=True
+    model,
+    path,
+    input_size=None,
+    opset=DEFAULT_OPSET,
+    native_resize=True,
+    tile_size=None,
+    tile_overlap=DEFAULT_TILE_OVERLAP,
+    scales=None,
+    flip=False,
+    max_pixels=None,
 ):
     """Writes the model as an ONNX file, raw uint8 pixels in, logits out.
+
+    With `tile_size`, `scales` or `flip` the file computes
+    `predict_segmentation(model, images, tile_size=..., tile_overlap=...,
+    scales=..., flip=...)` instead (ONNX `Loop` over the tiles): outputs
+    `probabilities` float32 `(b, h, w, classes)`, `class_ids` int32
+    `(b, h, w)` and `status` int32 (`0` ok; `1` more than `max_pixels`
+    pixels, `2` smaller than the network's minimum at some scale: then the
+    other outputs are empty).
 
     Args:
         model: a `RefineNet` returning logits at the input size.
@@ -19,6 +43,13 @@ def export_onnx(
         opset: ONNX opset.
         native_resize: bilinear resizes as ONNX `Resize` ops (else the
             Keras gathers).
+        tile_size: largest tile, an int or `(h, w)`; `None` for whole
+            images.
+        tile_overlap: fraction of a tile shared with its neighbours.
+        scales: image scales to average; `None` is `(1.0,)`.
+        flip: also average the mirrored views.
+        max_pixels: with test-time augmentation, the largest
+            `height * width`; `None` for no limit.
 
     Returns:
         `path` as a `pathlib.Path`.
@@ -33,7 +64,21 @@ def export_onnx(
     import tf2onnx
 
     path = pathlib.Path(path)
-    frozen = logits_function(model, input_size, native_resize=native_resize)
+    if tile_size is not None or scales is not None or flip:
+        from keras_refinenet.export.tta import TiledPredictor
+
+        predictor = TiledPredictor(
+            model,
+            tile_size,
+            tile_overlap,
+            (1.0,) if scales is None else scales,
+            flip,
+        )
+        frozen = tta_function(predictor, max_pixels, input_size, native_resize)
+        names = TTA_OUTPUTS
+    else:
+        frozen = logits_function(model, input_size, native_resize=native_resize)
+        names = (LOGITS_OUTPUT,)
     graph_def = frozen.graph.as_graph_def()
     inputs = [tensor.name for tensor in frozen.inputs]
     outputs = [tensor.name for tensor in frozen.outputs]
@@ -45,21 +90,26 @@ def export_onnx(
             opset=opset,
             output_path=str(path),
         )
-    _rename_io(path, inputs, outputs)
+    _rename_io(path, {inputs[0]: IMAGES_INPUT, **dict(zip(outputs, names))})
     return path
 
 
-def _rename_io(path, inputs, outputs):
-    """Names the graph's input `images` and its output `logits`."""
+def _rename_io(path, renames):
+    """Names the graph's input `images` and its outputs as the function's."""
     import onnx
 
-    from keras_refinenet.export.formats import LOGITS_OUTPUT
-
     proto = onnx.load(str(path))
-    renames = {inputs[0]: IMAGES_INPUT, outputs[0]: LOGITS_OUTPUT}
     for value in list(proto.graph.input) + list(proto.graph.output):
         value.name = renames.get(value.name, value.name)
-    for node in proto.graph.node:
+    _rename_uses(proto.graph, renames)
+    onnx.save(proto, str(path))
+
+
+def _rename_uses(graph, renames):
+    """Renames node inputs and outputs, in `Loop`/`If` bodies too."""
+    for node in graph.node:
         node.input[:] = [renames.get(name, name) for name in node.input]
         node.output[:] = [renames.get(name, name) for name in node.output]
-    onnx.save(proto, str(path))
+        for attribute in node.attribute:
+            for body in [attribute.g, *attribute.graphs]:
+                _rename_uses(body, renames)

@@ -23,6 +23,10 @@ from keras_refinenet.inference.predict import (
 from keras_refinenet.layers.resize import resize_images
 
 WIDTH_AXIS = 2
+# `status` of graphs without string outputs (ONNX, OpenVINO).
+STATUS_OK = 0
+STATUS_TOO_LARGE = 1
+STATUS_TOO_SMALL = 2
 
 
 def graph_tile_starts(length, tile, overlap):
@@ -219,6 +223,57 @@ class TiledPredictor:
             too_small = tf.minimum(scaled_height, scaled_width) < MIN_IMAGE_SIZE
             error = tf.where((error == "") & too_small, message, error)
         return error
+
+    def status(self, height, width, max_pixels):
+        """int32 `STATUS_OK`, `STATUS_TOO_LARGE` or `STATUS_TOO_SMALL`.
+
+        Args:
+            height: scalar int image height.
+            width: scalar int image width.
+            max_pixels: largest `height * width`, or `None` for no limit.
+        """
+        height = tf.cast(height, tf.int32)
+        width = tf.cast(width, tf.int32)
+        smallest = tf.minimum(height, width)
+        for scale in self.scales:
+            smallest = tf.minimum(
+                smallest, tf.minimum(*scaled_size(height, width, scale))
+            )
+        status = tf.where(
+            smallest < MIN_IMAGE_SIZE, STATUS_TOO_SMALL, STATUS_OK
+        )
+        if max_pixels is not None:
+            pixels = tf.cast(height, tf.int64) * tf.cast(width, tf.int64)
+            status = tf.where(pixels > max_pixels, STATUS_TOO_LARGE, status)
+        return status
+
+    def checked_outputs(self, images, max_pixels):
+        """Probabilities, class ids and `status`; empty unless status 0."""
+        shape = tf.shape(images)
+        status = self.status(shape[1], shape[2], max_pixels)
+
+        def predict():
+            probabilities = self.probabilities(images)
+            return probabilities, self.class_ids(probabilities)
+
+        def empty():
+            return (
+                tf.zeros([shape[0], 0, 0, self.num_classes]),
+                tf.zeros([shape[0], 0, 0], tf.int32),
+            )
+
+        probabilities, ids = tf.cond(status == STATUS_OK, predict, empty)
+        from keras_refinenet.export.formats import (
+            CLASS_IDS_OUTPUT,
+            PROBABILITIES_OUTPUT,
+            STATUS_OUTPUT,
+        )
+
+        return {
+            PROBABILITIES_OUTPUT: probabilities,
+            CLASS_IDS_OUTPUT: ids,
+            STATUS_OUTPUT: status,
+        }
 
     def probabilities(self, images):
         """Averaged probabilities `[b, h, w, classes]` of raw RGB pixels."""
