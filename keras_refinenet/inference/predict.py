@@ -425,6 +425,8 @@ def predict_segmentation(
     void=VOID_AS_LABEL,
     void_channel=None,
     map_labels=False,
+    precision="float32",
+    fold_batchnorm=True,
 ):
     """Class-id maps (and optionally probabilities) at the original size.
 
@@ -465,6 +467,11 @@ def predict_segmentation(
             1..40 and void 255) instead of channel indices (the default:
             indices into the preset's class names and palette, void pixels
             255).
+        precision: `"float32"` or `"bfloat16"` (mixed bfloat16: bfloat16
+            compute, float32 logits; only when asked, see
+            `keras_refinenet.inference.fast_path`).
+        fold_batchnorm: run a copy of the network with BatchNorm folded
+            into the preceding convolutions (float32 round-off only).
 
     Returns:
         `int32` class ids `(h, w)` for one image, `(b, h, w)` for a batch,
@@ -484,10 +491,13 @@ def predict_segmentation(
     tile_size, scales = check_options(
         tile_size, tile_overlap, scales, batch_size
     )
+    from keras_refinenet.inference.fast_path import inference_forward
+
+    forward = inference_forward(model, precision, fold_batchnorm)
     groups, structure = _split_input(images, MIN_IMAGE_SIZE)
     probabilities = [
         _predict_group(
-            model, group, scales, tile_size, tile_overlap, flip, batch_size
+            forward, group, scales, tile_size, tile_overlap, flip, batch_size
         )
         for group in groups
     ]

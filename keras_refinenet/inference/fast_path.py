@@ -1,0 +1,139 @@
+"""The forward pass of `predict_segmentation` and the CLI: compiled, in a
+chosen precision, with BatchNorm folded into the convolutions.
+
+`inference_forward(model)` returns a callable mapping raw 0..255 tiles to
+numpy logits through Keras's compiled predict function
+(`predict_on_batch`), so repeated calls cost the graph alone. Networks
+that copy weights (folded BatchNorm, another precision) are cached per
+model and rebuilt when the model's weights change.
+"""
+
+import weakref
+
+import keras
+import numpy as np
+
+from keras_refinenet.inference.fold import fold_batch_normalization
+
+FLOAT32 = "float32"
+BFLOAT16 = "bfloat16"
+PRECISIONS = (FLOAT32, BFLOAT16)
+PRECISION_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
+# Folding is exact up to float32 round-off (tested within 1e-4).
+DEFAULT_FOLD_BATCHNORM = True
+_NETWORKS = weakref.WeakKeyDictionary()
+
+
+def check_precision(precision):
+    """Raises a `ValueError` unless `precision` is in `PRECISIONS`."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"`precision` must be one of {PRECISIONS}. "
+            f"Received: precision={precision!r}"
+        )
+
+
+def with_precision(model, precision):
+    """A copy of the task `model` whose every layer computes in `precision`.
+
+    `"float32"` on a float32 model returns `model` itself; otherwise the
+    task is rebuilt from its config with the policy (`"mixed_bfloat16"`
+    for `"bfloat16"`: bfloat16 compute, float32 weights and logits) on the
+    backbone, image encoder included, and gets `model`'s weights.
+
+    Args:
+        model: a keras-hub task with a `backbone` (e.g. `RefineNet`).
+        precision: one of `PRECISIONS`.
+
+    Returns:
+        The model in that precision.
+
+    Example:
+
+    >>> from keras_refinenet import tiny_refinenet
+    >>> model = with_precision(tiny_refinenet(), "bfloat16")
+    >>> model.backbone.image_encoder.layers[-1].dtype_policy.name
+    'mixed_bfloat16'
+    """
+    check_precision(precision)
+    policy = PRECISION_POLICIES[precision]
+    if model.dtype_policy.name == policy:
+        return model
+    config = model.get_config()
+    backbone = config["backbone"]["config"]
+    backbone["dtype"] = keras.dtype_policies.serialize(
+        keras.dtype_policies.get(policy)
+    )
+    copy = type(model).from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _fingerprint(model):
+    return tuple(float(np.sum(np.asarray(v))) for v in model.weights)
+
+
+class CompiledForward:
+    """Raw tiles in, numpy logits out, through a compiled network.
+
+    Args:
+        model: the task (its `preprocessor` is applied eagerly).
+        network: the functional network called on preprocessed tiles.
+    """
+
+    def __init__(self, model, network):
+        # The cache holds this object per model: no strong reference back.
+        self.model = weakref.ref(model)
+        self.network = network
+        self.preprocessor = None
+        self.align_corners = getattr(model, "align_corners", True)
+
+    def __call__(self, tiles, training=False):
+        preprocessor = getattr(self.model(), "preprocessor", None)
+        inputs = tiles if preprocessor is None else preprocessor(tiles)
+        return self.network.predict_on_batch(keras.ops.convert_to_numpy(inputs))
+
+
+def inference_forward(
+    model, precision=FLOAT32, fold_batchnorm=DEFAULT_FOLD_BATCHNORM
+):
+    """The compiled forward pass `predict_segmentation` runs on `model`.
+
+    Models that are not functional Keras models (any callable mapping
+    tiles to logits) are returned unchanged.
+
+    Args:
+        model: a segmentation task (e.g. `RefineNet`) or a callable.
+        precision: `"float32"` or `"bfloat16"` (`with_precision`).
+        fold_batchnorm: fold BatchNorm into the preceding convolutions
+            (`fold_batch_normalization`).
+
+    Returns:
+        A callable `forward(raw_tiles, training=False) -> logits` with the
+        task's `align_corners`, or `model` itself.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_refinenet import tiny_refinenet
+    >>> forward = inference_forward(tiny_refinenet(num_classes=3))
+    >>> forward(np.zeros((1, 64, 64, 3), "float32")).shape
+    (1, 64, 64, 3)
+    """
+    check_precision(precision)
+    if not isinstance(model, keras.Model) or not hasattr(model, "backbone"):
+        return model
+    copies = fold_batchnorm or precision != FLOAT32
+    fingerprint = _fingerprint(model) if copies else None
+    cache = _NETWORKS.setdefault(model, {})
+    key = (precision, bool(fold_batchnorm))
+    cached = cache.get(key)
+    if cached is None or cached[0] != fingerprint:
+        network = with_precision(model, precision)
+        if fold_batchnorm:
+            network = fold_batch_normalization(network)
+        else:
+            network = keras.Model(network.inputs, network.outputs)
+        cached = (fingerprint, CompiledForward(model, network))
+        cache[key] = cached
+    return cached[1]
