@@ -9,6 +9,8 @@ synthetic images and writes example sheets (`inference.visualize`).
 import pathlib
 import time
 
+from keras_refinenet.training.demo import DEFAULT_DEMO_SEED
+
 DEFAULT_OUTPUT = "refinenet_demo"
 METRICS_FILE = "metrics.json"
 EXAMPLES_DIR = "examples"
@@ -32,7 +34,7 @@ def add_parser(subparsers):
         help="a few seconds of training, to check the installation",
     )
     parser.add_argument("--epochs", type=int, help="override the epochs")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=DEFAULT_DEMO_SEED)
     parser.set_defaults(func=run)
     return parser
 

@@ -11,6 +11,7 @@ import pathlib
 from keras_refinenet.data.inspection import (
     AUTO_LAYOUT,
     DEFAULT_SHEET_PAIRS,
+    DEFAULT_SHEET_SEED,
     LAYOUTS,
 )
 
@@ -46,7 +47,7 @@ def add_parser(subparsers):
         metavar=("HEIGHT", "WIDTH"),
         help="crop of the sheet (default: the suggested crop size)",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SHEET_SEED)
     parser.add_argument("--json", help="also write the report as JSON here")
     parser.set_defaults(func=run)
     return parser

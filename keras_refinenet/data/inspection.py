@@ -55,6 +55,7 @@ MAX_SUGGESTED_CROP = 512
 PALETTE_MATCH_FRACTION = 0.9
 MAX_SAMPLED_COLORS = 4096
 DEFAULT_SHEET_PAIRS = 6
+DEFAULT_SHEET_SEED = 0
 SHEET_GAP = 4
 SHEET_GAP_VALUE = 255
 CITYSCAPES_IMAGE_DIR = "leftImg8bit"
@@ -755,7 +756,7 @@ def write_augmented_sheet(
     num_classes,
     crop_size,
     count=DEFAULT_SHEET_PAIRS,
-    seed=0,
+    seed=DEFAULT_SHEET_SEED,
     palette=None,
 ):
     """Writes a PNG of augmented `(image, mask)` pairs as training sees

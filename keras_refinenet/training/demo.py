@@ -10,6 +10,7 @@ from keras_refinenet.data.synthetic import SYNTHETIC_PALETTE
 from keras_refinenet.training.trainer import TrainConfig
 
 SYNTHETIC_DATASET = "synthetic"
+DEFAULT_DEMO_SEED = 0
 # Mean IoU of the full demo on held-out synthetic images, at least.
 TARGET_MEAN_IOU = 0.7
 DEMO_DESCRIPTION = (
@@ -57,7 +58,9 @@ def demo_palette():
     return [list(color) for color in SYNTHETIC_PALETTE]
 
 
-def demo_train_config(output, settings=None, seed=0, **overrides):
+def demo_train_config(
+    output, settings=None, seed=DEFAULT_DEMO_SEED, **overrides
+):
     """The `TrainConfig` of the demo (a new model, the synthetic dataset).
 
     Args:

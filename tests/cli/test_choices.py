@@ -6,6 +6,7 @@ import pytest
 
 from keras_refinenet.cli.main import build_parser
 from keras_refinenet.convert.dispatch import CHECKPOINT_FORMATS
+from keras_refinenet.data import inspection
 from keras_refinenet.data.datasets import DATASET_NAMES, SYNTHETIC_SIZES
 from keras_refinenet.evaluation import PREDICTION_FOLDER_EVALUATORS
 from keras_refinenet.inference.images import TTA_CHOICES, TTA_NONE
@@ -14,7 +15,9 @@ from keras_refinenet.inference.visualize import (
     OUTPUT_FORMATS,
 )
 from keras_refinenet.models.presets import RESNET_DEPTHS
+from keras_refinenet.refinenet_release import DEFAULT_RESIZE_MODE
 from keras_refinenet.training.defaults import OPTIMIZER_NAMES
+from keras_refinenet.training.demo import DEFAULT_DEMO_SEED
 from keras_refinenet.training.distribute import STRATEGY_NAMES
 from keras_refinenet.training.precision import PRECISION_POLICIES
 from keras_refinenet.training.trainer import TrainConfig
@@ -79,3 +82,15 @@ def test_train_defaults_are_the_config_defaults():
     )
     assert _options("predict")["fmt"].default == DEFAULT_OUTPUT_FORMAT
     assert _options("predict")["tta"].default == TTA_NONE
+
+
+def test_other_defaults_are_the_library_defaults():
+    inspect_data = _options("inspect-data")
+    assert inspect_data["layout"].choices == inspection.LAYOUTS
+    assert inspect_data["layout"].default == inspection.AUTO_LAYOUT
+    assert inspect_data["seed"].default == inspection.DEFAULT_SHEET_SEED
+    assert inspect_data["sheet_pairs"].default == (
+        inspection.DEFAULT_SHEET_PAIRS
+    )
+    assert _options("demo")["seed"].default == DEFAULT_DEMO_SEED
+    assert _options("convert")["resize_mode"].default == DEFAULT_RESIZE_MODE
