@@ -83,8 +83,8 @@ def add_parser(subparsers):
     parser.add_argument(
         "--tile",
         type=int,
-        help=f"saved_model ({TTA_SIGNATURE}) and onnx: largest tile the "
-        "network sees (pixels); default: whole images",
+        help=f"saved_model ({TTA_SIGNATURE}), onnx, openvino: largest tile "
+        "the network sees (pixels); default: whole images",
     )
     parser.add_argument(
         "--tile-overlap",
@@ -96,7 +96,7 @@ def add_parser(subparsers):
         "--tta",
         choices=TTA_CHOICES,
         default=TTA_NONE,
-        help=f"saved_model ({TTA_SIGNATURE}) and onnx: test-time "
+        help=f"saved_model ({TTA_SIGNATURE}), onnx, openvino: test-time "
         "augmentation in the graph: horizontal flip and/or the authors' "
         "Cityscapes scales 0.5-1.75",
     )
@@ -152,6 +152,7 @@ def run(args):
     from keras_refinenet.export.formats import (
         LITERT_INT8,
         ONNX,
+        OPENVINO,
         SAVED_MODEL,
         MissingExtraError,
         check_extra,
@@ -178,13 +179,14 @@ def run(args):
         if tiled:
             options.update(tta_options(args.tta, args.scales))
             options.update(tile_size=args.tile, tile_overlap=args.tile_overlap)
-            if args.format == ONNX:
+            if args.format in (ONNX, OPENVINO):
                 options["max_pixels"] = args.max_pixels
                 if args.verify:
                     raise ValueError(
-                        "--verify compares logits; an onnx export with "
-                        "--tile/--tta/--scales outputs probabilities. "
-                        "Received: --verify with --tile/--tta/--scales"
+                        "--verify compares logits; an onnx or openvino "
+                        "export with --tile/--tta/--scales outputs "
+                        "probabilities. Received: --verify with "
+                        "--tile/--tta/--scales"
                     )
         # Argument and extra errors before the model is loaded.
         check_tta_format(args.format, options)

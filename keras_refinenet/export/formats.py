@@ -23,7 +23,7 @@ OPENVINO = "openvino"
 EXPORT_FORMATS = (SAVED_MODEL, ONNX, LITERT, LITERT_INT8, OPENVINO)
 FIXED_SIZE_FORMATS = (LITERT, LITERT_INT8)
 # Formats with tiled / test-time augmented prediction inside the graph.
-TTA_FORMATS = (SAVED_MODEL, ONNX)
+TTA_FORMATS = (SAVED_MODEL, ONNX, OPENVINO)
 TTA_OPTIONS = ("tile_size", "tile_overlap", "scales", "flip")
 DEFAULT_FORMAT = SAVED_MODEL
 IMAGES_INPUT = "images"
@@ -270,7 +270,7 @@ def export_model(
             `flip`) for `saved_model`; `num_calibration_images` for
             `litert-int8`; `opset`, and the same tiling options (then
             the file predicts as `predict_segmentation`, see
-            `export_onnx`) with `max_pixels`, for `onnx`;
+            `export_onnx`) with `max_pixels`, for `onnx` and `openvino`;
             `native_resize` (default `True`: bilinear resizes as the
             format's native resize op) for `onnx`, `litert`,
             `litert-int8` and `openvino`.

@@ -51,7 +51,7 @@ def test_cli_refuses_tiling_for_other_formats(tmp_path, capsys):
     assert main([*args, "--output", str(tmp_path)]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
-    assert "formats saved_model, onnx" in error
+    assert "formats saved_model, onnx, openvino" in error
     assert "format='litert' with flip, scales, tile_overlap, tile_size" in error
 
 
@@ -63,11 +63,13 @@ def test_cli_refuses_verify_of_a_tta_onnx_export(tmp_path, capsys):
     assert len(error.splitlines()) == 1 and "--verify" in error
 
 
-def test_export_model_refuses_tiling_for_openvino():
+def test_export_model_refuses_tiling_for_litert_int8():
     from keras_refinenet.export import export_model
 
-    with pytest.raises(ValueError, match="format='openvino' with flip"):
-        export_model(None, "out", format="openvino", flip=True)
+    with pytest.raises(ValueError, match="format='litert-int8' with flip"):
+        export_model(
+            None, "out", format="litert-int8", input_size=(64, 64), flip=True
+        )
 
 
 @pytest.mark.large
@@ -109,6 +111,51 @@ def test_onnx_tta_matches_predict_segmentation_in_onnxruntime(tmp_path):
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=2e-6)
     assert np.mean(outputs["class_ids"] == expected_ids) >= 0.999
     assert np.load(tmp_path / "big_out.npz")["class_ids"].shape == (1, 0, 0)
+
+
+OPENVINO_SCRIPT = """
+import json, sys
+import numpy as np
+import openvino
+compiled = openvino.Core().compile_model(
+    sys.argv[1], "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+)
+results = compiled([np.load(sys.argv[2] + "/images.npy")])
+outputs = {out.get_any_name(): results[out] for out in compiled.outputs}
+np.savez(sys.argv[2] + "/openvino_out.npz", **outputs)
+modules = ("keras_refinenet", "tensorflow")
+print(json.dumps(sorted(m for m in modules if m in sys.modules)))
+"""
+
+
+@pytest.mark.large
+def test_openvino_tta_matches_predict_segmentation(tmp_path):
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("openvino")
+    from keras_refinenet.export import export_model
+
+    model = tiny_model(seed=5)
+    options = {"tile_size": 48, "flip": True}
+    path = export_model(model, tmp_path, format="openvino", **options)
+    images = np.random.default_rng(4).integers(
+        0, 256, (1, *ODD_SIZE, 3), dtype=np.uint8
+    )
+    np.save(tmp_path / "images.npy", images)
+    result = subprocess.run(
+        [sys.executable, "-c", OPENVINO_SCRIPT, str(path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    outputs = np.load(tmp_path / "openvino_out.npz")
+    _, expected = predict_segmentation(
+        model, images, return_probabilities=True, **options
+    )
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=2e-6)
+    assert int(outputs["status"]) == STATUS_OK
 
 
 @pytest.mark.large
