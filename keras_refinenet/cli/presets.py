@@ -1,7 +1,5 @@
 """`keras-refinenet presets`: the built-in presets and their weights."""
 
-WEIGHTS_STATUS = {True: "on disk", False: "missing", None: "none"}
-
 
 def add_parser(subparsers):
     """Adds the `presets` sub-command."""
@@ -19,27 +17,12 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def preset_rows():
-    """`(name, weights status, description, metadata)` per preset."""
-    from keras_refinenet.models.preset_io import preset_metadata
-    from keras_refinenet.models.presets import PRESETS
-
-    rows = []
-    for name in PRESETS:
-        metadata = preset_metadata(name)
-        on_disk = metadata.get("weights_on_disk")
-        status = WEIGHTS_STATUS[on_disk if metadata.get("weights") else None]
-        if not metadata.get("weights") and on_disk:
-            status = WEIGHTS_STATUS[True]
-        rows.append((name, status, metadata["description"], metadata))
-    return rows
-
-
 def run(args):
     """Prints the preset table; returns the exit code."""
     from keras_refinenet.models.preset_io import cached_preset_dir
+    from keras_refinenet.models.preset_status import preset_listing
 
-    rows = preset_rows()
+    rows = preset_listing()
     width = max(len(name) for name, *_ in rows)
     print(f"{'preset':<{width}}  {'weights':<8}  description")
     for name, status, description, metadata in rows:
