@@ -4,13 +4,19 @@ Measures, each configuration in its own subprocess (so peak memory is its
 own), the median forward latency and images/s over `--repeats` runs after
 `--warmup` runs, the training step time (forward, loss, backward, SGD
 update), and peak resident memory (`ru_maxrss`). Keras runs eagerly
-(`eager`), as a `tf.function` (`graph`) or with XLA (`xla`), in float32 or
-`mixed_bfloat16` (only offered where the CPU has bf16 instructions); the
-PyTorch reference (`keras_refinenet.convert.reference_pytorch`) runs in
-`channels_last` (its fastest layout) or `contiguous` (NCHW). Both sides
-return stride-4 logits (the reference has no final upsampling), with the
-same thread count. Ratios are reference time / Keras time: above 1 means
-Keras is faster.
+(`eager`), as a `tf.function` (`graph`), with XLA (`xla`), or through the
+paths users call: `model.predict` (`predict`) and `predict_segmentation`
+(`segment`, raw pixels to class ids, softmax and resizing included); in
+float32 or `mixed_bfloat16` (only where the CPU has bf16 instructions),
+with the direct or Winograd decoder (`--decoder-convs`), BatchNorm folded
+or not (`--fold`), oneDNN on or off (`--onednn`). The PyTorch reference
+(`tests/convert/reference_pytorch.py`) runs in `channels_last` (its
+fastest layout) or `contiguous` (NCHW), in float32 or, for the
+`mixed_bfloat16` rows, under `torch.autocast("cpu", dtype=torch.bfloat16)`.
+Both sides return stride-4 logits (the reference has no final upsampling),
+with the same thread count. Ratios are reference time / Keras time in the
+same precision: above 1 means Keras is faster. Every table starts with the
+CPU model, its ISA flags, the library versions and the oneDNN state.
 
 Examples:
     # quick run (a few minutes): 512x1024, batch 1, graph mode, float32
@@ -30,18 +36,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
 
+# The paths users call (no training step through them).
+USER_MODES = ("predict", "segment")
 TRAIN_CROP = (512, 512)
 TRAIN_BATCH = 2
 SGD = {"learning_rate": 1e-4, "momentum": 0.9}
-
-
-def bf16_supported():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = cpuinfo.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # === Workers (run in a subprocess) ===
@@ -50,8 +49,14 @@ def keras_worker(config):
     import numpy as np
     import tensorflow as tf
 
+    from keras_refinenet.inference.fold import fold_batch_normalization
+    from keras_refinenet.inference.predict import predict_segmentation
+
     precision = config["precision"]
-    if precision != "float32":
+    mode = config["mode"]
+    fold = config.get("fold", False)
+    # predict_segmentation makes its own bfloat16 copy (`precision=`).
+    if precision != "float32" and mode != "segment":
         keras.config.set_dtype_policy(precision)
     model = common.build_keras_model(
         config["model"], decoder_conv=config.get("decoder_conv", "direct")
@@ -59,16 +64,26 @@ def keras_worker(config):
     batch = config["batch"]
     height, width = config["size"]
     rng = np.random.default_rng(0)
-    images = tf.constant(
-        rng.uniform(0, 255, (batch, height, width, 3)).astype("float32")
-    )
-    mode = config["mode"]
+    pixels = rng.uniform(0, 255, (batch, height, width, 3)).astype("float32")
+    images = tf.constant(pixels)
     if config["task"] == "forward":
+        network = fold_batch_normalization(model) if fold else model
+        if mode == "segment":
+            function = lambda: predict_segmentation(  # noqa: E731
+                model,
+                pixels,
+                batch_size=batch,
+                fold_batchnorm=fold,
+                precision="bfloat16" if precision != "float32" else "float32",
+            )
+            return function
+        if mode == "predict":
+            return lambda: model.predict(pixels, verbose=0)  # noqa: E731
         if mode == "eager":
-            step = model
+            step = network
         else:
             step = tf.function(
-                lambda x: model(x, training=False),
+                lambda x: network(x, training=False),
                 jit_compile=mode == "xla",
             )
         function = lambda: step(images).numpy()  # noqa: E731
@@ -103,10 +118,14 @@ def torch_worker(config):
     if config["layout"] == "channels_last":
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
+    autocast = config["precision"] != "float32"
     if config["task"] == "forward":
 
         def function():
-            with torch.inference_mode():
+            with (
+                torch.inference_mode(),
+                torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast),
+            ):
                 model(images)
 
         return function
@@ -171,37 +190,65 @@ def configurations(args):
                     if "mobilenet" in common.MODELS[model]
                     else (args.torch_layouts)
                 )
-                for layout in layouts:
-                    yield {
-                        **base,
-                        "framework": "torch",
-                        "layout": layout,
-                        "mode": "eager",
-                        "precision": "float32",
-                    }
-                for mode in args.modes:
-                    for precision in args.precisions:
-                        for conv in args.decoder_convs:
-                            yield {
-                                **base,
-                                "framework": "keras",
-                                "mode": mode,
-                                "precision": precision,
-                                "decoder_conv": conv,
-                            }
+                for precision in args.precisions:
+                    if task == "train" and precision != "float32":
+                        continue
+                    for layout in layouts:
+                        yield {
+                            **base,
+                            "framework": "torch",
+                            "layout": layout,
+                            "mode": "eager",
+                            "precision": precision,
+                        }
+                    for onednn in args.onednn:
+                        for mode in args.modes:
+                            if task == "train" and mode in USER_MODES:
+                                continue
+                            for conv in args.decoder_convs:
+                                for fold in args.fold:
+                                    if fold == "on" and (
+                                        task == "train" or mode == "predict"
+                                    ):
+                                        continue
+                                    yield {
+                                        **base,
+                                        "framework": "keras",
+                                        "mode": mode,
+                                        "precision": precision,
+                                        "decoder_conv": conv,
+                                        "fold": fold == "on",
+                                        "onednn": onednn,
+                                    }
 
 
 def describe(result):
+    precision = "bf16" if result["precision"] != "float32" else "fp32"
     if result["framework"] == "torch":
-        return f"torch {result['layout']}"
+        autocast = " autocast" if precision == "bf16" else ""
+        return f"torch {result['layout']} {precision}{autocast}"
     conv = result.get("decoder_conv", "direct")
-    conv = "" if conv == "direct" else f" {conv}"
-    return f"keras {result['mode']} {result['precision']}{conv}"
+    conv = "" if conv == "direct" else " wino"
+    fold = " fold" if result.get("fold") else ""
+    onednn = "" if result.get("onednn", "on") == "on" else " dnn-off"
+    return f"keras {result['mode']} {precision}{conv}{fold}{onednn}"
+
+
+def reference_key(result):
+    return (
+        result["model"],
+        result["task"],
+        tuple(result["size"]),
+        result["batch"],
+        result["precision"],
+    )
 
 
 def print_table(results):
+    for line in common.machine_description():
+        print(line)
     header = (
-        f"{'model':16} {'task':7} {'input':14} {'implementation':26} "
+        f"{'model':16} {'task':7} {'input':14} {'implementation':34} "
         f"{'median s':>9} {'img/s':>7} {'peak GiB':>8} {'vs torch':>8}"
     )
     print(header)
@@ -209,30 +256,19 @@ def print_table(results):
     reference = {}
     for result in results:
         if result.get("framework") == "torch" and "seconds" in result:
-            key = (
-                result["model"],
-                result["task"],
-                tuple(result["size"]),
-                result["batch"],
-            )
+            key = reference_key(result)
             if result["layout"] == "channels_last" or key not in reference:
                 reference[key] = result["seconds"]
     for result in results:
         if "seconds" not in result:
             print(f"FAILED {result.get('config')}: {result['error'][-300:]}")
             continue
-        key = (
-            result["model"],
-            result["task"],
-            tuple(result["size"]),
-            result["batch"],
-        )
         height, width = result["size"]
-        ratio = reference.get(key)
+        ratio = reference.get(reference_key(result))
         ratio = f"{ratio / result['seconds']:.2f}x" if ratio else "-"
         print(
             f"{result['model']:16} {result['task']:7} "
-            f"{result['batch']}x{height}x{width:<8} {describe(result):26} "
+            f"{result['batch']}x{height}x{width:<8} {describe(result):34} "
             f"{result['seconds']:9.3f} {result['images_per_s']:7.3f} "
             f"{result['peak_rss_gib']:8.2f} {ratio:>8}"
         )
@@ -259,20 +295,34 @@ def main(argv=None):
         "--modes",
         nargs="+",
         default=["graph"],
-        choices=["eager", "graph", "xla"],
+        choices=["eager", "graph", "xla", *USER_MODES],
     )
     parser.add_argument(
         "--precisions",
         nargs="+",
         default=["float32"],
-        choices=["float32", "mixed_bfloat16", "mixed_float16"],
+        choices=["float32", "mixed_bfloat16"],
     )
     parser.add_argument(
         "--decoder-convs",
         nargs="+",
         default=["direct"],
         choices=common.DECODER_CONVS,
-        help="decoder 3x3 convolutions: direct or Winograd (tile 2 or 4)",
+        help="decoder 3x3 convolutions: direct or Winograd F(4x4, 3x3)",
+    )
+    parser.add_argument(
+        "--fold",
+        nargs="+",
+        default=["off"],
+        choices=["off", "on"],
+        help="BatchNorm folded into the convolutions (inference modes)",
+    )
+    parser.add_argument(
+        "--onednn",
+        nargs="+",
+        default=["on"],
+        choices=["on", "off"],
+        help="TF_ENABLE_ONEDNN_OPTS for the Keras processes",
     )
     parser.add_argument(
         "--torch-layouts",
@@ -301,16 +351,25 @@ def main(argv=None):
     if args.worker:
         worker(json.loads(args.worker))
         return
-    if "mixed_bfloat16" in args.precisions and not bf16_supported():
+    if "mixed_bfloat16" in args.precisions and not common.bf16_supported():
         print("No bf16 instructions on this CPU: skipping mixed_bfloat16.")
         args.precisions = [p for p in args.precisions if p != "mixed_bfloat16"]
-    print(f"load average before: {common.load_average()}")
+    for line in common.machine_description():
+        print(line)
     print(f"conv3x3 rate: {common.conv3x3_rate():.1f} GFLOP/s")
     results = []
     for config in configurations(args):
         try:
+            environment = {
+                common.ONEDNN_VARIABLE: "0"
+                if config.get("onednn") == "off"
+                else "1"
+            }
             outputs = common.run_isolated(
-                __file__, ["--worker", json.dumps(config)], args.timeout
+                __file__,
+                ["--worker", json.dumps(config)],
+                args.timeout,
+                environment,
             )
         except Exception as error:  # a timeout: keep the other configs
             outputs = [{"error": repr(error)}]

@@ -42,51 +42,67 @@ def parse_size(text):
     return int(height), int(width)
 
 
-DECODER_CONVS = ("direct", "winograd2", "winograd4")
-# Modules whose `conv2d` helper builds the decoder's convolutions.
-DECODER_CONV_MODULES = (
-    "keras_refinenet.layers.residual_conv_unit",
-    "keras_refinenet.layers.chained_residual_pooling",
-    "keras_refinenet.layers.multi_resolution_fusion",
-    "keras_refinenet.models.refinenet.refinenet_backbone",
+DECODER_CONVS = ("direct", "winograd")
+# CPU flags that decide which kernels oneDNN and PyTorch can use.
+ISA_FLAGS = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_tile",
+    "amx_bf16",
+    "amx_int8",
 )
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 
-def use_decoder_conv(kind):
-    """Experiment hook: build the decoder's 3x3 convolutions as `kind`.
+def machine_description():
+    """Lines naming the CPU, its ISA flags, library versions and oneDNN."""
+    import importlib.metadata
 
-    `"winograd2"`/`"winograd4"` make every 3x3 convolution built by the
-    RefineNet layers' `conv2d` helper a `WinogradConv2D` with that tile
-    size (same weights and names); `"direct"` leaves them alone.
-    """
-    import importlib
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    versions = []
+    for package in ("tensorflow", "keras", "torch"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package} not installed")
+    onednn = os.environ.get(ONEDNN_VARIABLE)
+    state = (
+        "default (on for TensorFlow on x86 Linux)"
+        if onednn is None
+        else f"{ONEDNN_VARIABLE}={onednn}"
+    )
+    present = [flag for flag in ISA_FLAGS if flag in flags]
+    return [
+        f"CPU: {model}, {os.cpu_count()} logical cores",
+        f"ISA: {' '.join(present) or 'none of ' + ' '.join(ISA_FLAGS)}",
+        f"versions: {', '.join(versions)}",
+        f"oneDNN (TensorFlow): {state}",
+        f"load average: {load_average()}",
+    ]
 
-    from keras_refinenet.layers import utils
-    from keras_refinenet.layers.winograd_conv import WinogradConv2D
 
-    if kind not in DECODER_CONVS:
-        raise ValueError(
-            f"`kind` must be one of {DECODER_CONVS}. Received: kind={kind!r}"
-        )
-    direct = utils.conv2d
-
-    def conv2d(filters, kernel_size, use_bias, kernel_initializer, dtype, name):
-        if kind == "direct" or kernel_size != 3:
-            return direct(
-                filters, kernel_size, use_bias, kernel_initializer, dtype, name
-            )
-        return WinogradConv2D(
-            filters,
-            kernel_size,
-            tile_size=int(kind[-1]),
-            use_bias=use_bias,
-            kernel_initializer=kernel_initializer,
-            dtype=dtype,
-            name=name,
-        )
-
-    for module in DECODER_CONV_MODULES:
-        importlib.import_module(module).conv2d = conv2d
+def bf16_supported():
+    """Whether this CPU has bfloat16 instructions (AVX-512 BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def build_keras_model(
@@ -94,8 +110,6 @@ def build_keras_model(
 ):
     """A randomly initialised Keras RefineNet of benchmark model `name`."""
     from keras_refinenet.models.encoders import resnet_backbone
-
-    use_decoder_conv(decoder_conv)
     from keras_refinenet.models.refinenet import RefineNet
 
     spec = MODELS[name]
@@ -115,6 +129,7 @@ def build_keras_model(
         num_classes=NUM_CLASSES,
         upsample_output=upsample_output,
         dtype=dtype,
+        decoder_conv=decoder_conv,
         **decoder,
     )
 
@@ -250,13 +265,17 @@ def emit(result):
     print(MARKER + json.dumps(result), flush=True)
 
 
-def run_isolated(script, arguments, timeout=None):
-    """Runs `script` in a fresh Python; returns its `emit`ted results."""
+def run_isolated(script, arguments, timeout=None, environment=None):
+    """Runs `script` in a fresh Python; returns its `emit`ted results.
+
+    `environment` adds variables (e.g. `TF_ENABLE_ONEDNN_OPTS`).
+    """
     completed = subprocess.run(
         [sys.executable, script, *arguments],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **(environment or {})},
     )
     results = [
         json.loads(line[len(MARKER) :])

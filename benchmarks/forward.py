@@ -29,9 +29,11 @@ def build(args):
         )
     from keras_refinenet.models.refinenet import RefineNet
 
-    common.use_decoder_conv(args.decoder_conv)
     return RefineNet.from_preset(
-        args.preset, load_weights=False, upsample_output=args.upsample_output
+        args.preset,
+        load_weights=False,
+        upsample_output=args.upsample_output,
+        decoder_conv=args.decoder_conv,
     )
 
 
@@ -71,7 +73,6 @@ def main(argv=None):
     )
     difference = None
     if args.decoder_conv != "direct":
-        common.use_decoder_conv("direct")
         reference = build(
             argparse.Namespace(**{**vars(args), "decoder_conv": "direct"})
         )

@@ -1,12 +1,13 @@
 """Winograd F(2x2, 3x3) and F(4x4, 3x3) 'same' convolutions vs TF's direct.
 
-An experiment for the decoder's 3x3 convolutions, run on the transform of
-`keras_refinenet.layers.winograd_conv` as plain TF graph ops (the layer
-itself fuses it with XLA): the Winograd transform
-trades multiplications (2.25x fewer for F(2x2, 3x3), 4x for F(4x4, 3x3))
-for extra memory traffic (tile extraction and the input/output
-transforms). Prints median times, the speed ratio against
-`tf.nn.conv2d`, and the largest error relative to the output scale.
+The decoder's 3x3 convolutions, run on the computation of
+`keras_refinenet.layers.winograd_conv` (tile extraction by reshapes, the
+transforms and the products as matrix products, in one `tf.function`):
+the Winograd transform trades multiplications (2.25x fewer for
+F(2x2, 3x3), 4x for F(4x4, 3x3)) for extra memory traffic (tile
+extraction and the input/output transforms). Prints median times, the
+speed ratio against `tf.nn.conv2d`, and the largest error relative to
+the output scale.
 
 Example:
     python benchmarks/winograd.py --shapes 1x128x256x256 1x64x128x256
@@ -64,7 +65,7 @@ def measure(text, repeats):
     seconds, _ = common.median_time(lambda: direct().numpy(), repeats, 1)
     row = f"{text:16} {1e3 * seconds:10.1f}"
     for tile in WINOGRAD_TILE_SIZES:
-        # The layer's transform as plain graph ops (no XLA fusion).
+        # The layer's transforms and products as one graph.
         conv = tf.function(lambda tile=tile: _winograd(x, kernel, tile))
         error = np.max(np.abs(conv().numpy() - reference)) / np.max(
             np.abs(reference)
