@@ -61,7 +61,14 @@ def graph_tile_starts(length, tile, overlap):
 
 
 def graph_tile_window(height, width):
-    """`predict.tile_window` on runtime sizes: float32 `[height, width]`.
+    """`predict.tile_window` on runtime sizes.
+
+    Args:
+        height: scalar int tile height.
+        width: scalar int tile width.
+
+    Returns:
+        float32 `[height, width]` tent weights in (0, 1].
 
     Example:
 
@@ -79,7 +86,22 @@ def graph_tile_window(height, width):
 
 
 def scaled_size(height, width, scale):
-    """`(height, width)` int32 after `scale`, rounded half to even."""
+    """The size `predict_segmentation` gives an image at `scale`.
+
+    Args:
+        height: scalar int image height.
+        width: scalar int image width.
+        scale: Python float.
+
+    Returns:
+        `(height, width)` int32 scalars, `round(size * scale)` in float64
+        rounded half to even (Python's `round`).
+
+    Example:
+
+    >>> [int(v) for v in scaled_size(97, 133, 0.75)]
+    [73, 100]
+    """
 
     def rounded(length):
         scaled = tf.cast(length, tf.float64) * tf.constant(scale, tf.float64)
