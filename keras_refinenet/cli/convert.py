@@ -9,6 +9,7 @@ keras-refinenet convert imagenet --depth 101 --num-classes 19 --output DIR
 
 import sys
 
+from keras_refinenet.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from keras_refinenet.convert.dispatch import (
     CHECKPOINT_FORMATS,
     CONVERSION_ERRORS,
@@ -94,10 +95,10 @@ def run(args):
         check_conversion_request(args.source, args.checkpoint)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not (args.output or args.name):
         print("error: give --output DIR or --name PRESET.", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     try:
         model = convert_checkpoint(
             args.source,
@@ -117,8 +118,8 @@ def run(args):
         )
     except CONVERSION_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE
     print(f"Wrote preset {preset_dir} ({model.count_params():,} parameters).")
     if args.name and not args.output:
         print(f'Load it with RefineNet.from_preset("{args.name}").')
-    return 0
+    return EXIT_OK

@@ -9,6 +9,7 @@ synthetic images and writes example sheets (`inference.visualize`).
 import pathlib
 import time
 
+from keras_refinenet.cli.main import EXIT_FAILURE, EXIT_OK
 from keras_refinenet.training.demo import DEFAULT_DEMO_SEED
 
 DEFAULT_OUTPUT = "refinenet_demo"
@@ -131,5 +132,5 @@ def run(args):
             f"warning: mean IoU {report['mean_iou']:.3f} is below the "
             f"expected {TARGET_MEAN_IOU}"
         )
-        return 1
-    return 0
+        return EXIT_FAILURE
+    return EXIT_OK

@@ -1,5 +1,6 @@
 """`keras-refinenet evaluate`: mean IoU of a preset on a dataset."""
 
+from keras_refinenet.cli.main import EXIT_OK
 from keras_refinenet.cli.train import add_dataset_arguments
 from keras_refinenet.data.datasets import TRAIN_SPLIT, VAL_SPLIT
 
@@ -81,4 +82,4 @@ def run(args):
     print(format_report(report))
     if args.output:
         print(f"Wrote {write_report(report, args.output)}.")
-    return 0
+    return EXIT_OK

@@ -1,5 +1,6 @@
 """`keras-refinenet evaluate-predictions`: score saved Cityscapes PNGs."""
 
+from keras_refinenet.cli.main import EXIT_OK
 from keras_refinenet.evaluation import PREDICTION_FOLDER_EVALUATORS
 
 
@@ -36,4 +37,4 @@ def run(args):
     report = json_ready(evaluate(args.predictions, args.ground_truth))
     print(format_report(report))
     print(f"Wrote {write_report(report, args.output)}.")
-    return 0
+    return EXIT_OK

@@ -6,6 +6,8 @@ the graph, so a user whose file differs from the released ones can see how
 and report it. Nothing in the file is executed.
 """
 
+from keras_refinenet.cli.main import EXIT_OK
+
 
 def add_parser(subparsers):
     """Adds the `inspect` sub-command."""
@@ -32,4 +34,4 @@ def run(args):
     )
 
     print(describe_checkpoint(args.checkpoint))
-    return 0
+    return EXIT_OK

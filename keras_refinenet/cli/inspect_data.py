@@ -8,6 +8,7 @@ folder.
 import json
 import pathlib
 
+from keras_refinenet.cli.main import EXIT_FAILURE, EXIT_OK
 from keras_refinenet.data.inspection import (
     AUTO_LAYOUT,
     DEFAULT_SHEET_PAIRS,
@@ -15,7 +16,7 @@ from keras_refinenet.data.inspection import (
     LAYOUTS,
 )
 
-EXIT_DATASET_ERRORS = 1
+EXIT_DATASET_ERRORS = EXIT_FAILURE
 SHEET_FILE = "augmented_pairs.png"
 
 
@@ -80,4 +81,4 @@ def run(args):
             seed=args.seed,
         )
         print(f"wrote {args.sheet_pairs} augmented pairs to {written}")
-    return 0 if report.ok else EXIT_DATASET_ERRORS
+    return EXIT_OK if report.ok else EXIT_DATASET_ERRORS

@@ -10,6 +10,7 @@ scripts and server expect). `overlay` and `color` also write `legend.png`.
 import pathlib
 import sys
 
+from keras_refinenet.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from keras_refinenet.constants import VOID_AS_LABEL, VOID_RULES
 from keras_refinenet.inference.images import (
     TTA_CHOICES,
@@ -117,10 +118,10 @@ def run(args):
         visualize.check_output_format(args.fmt, model.num_classes)
     except (ValueError, FileNotFoundError, PresetWeightsNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if not paths:
         print("error: no images found.", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     palette, class_names = visualize.preset_palette(
         args.preset, num_classes=model.num_classes
     )
@@ -151,4 +152,4 @@ def run(args):
         print(f"error: {failure}", file=sys.stderr)
     written = len(paths) - len(failures)
     print(f"Wrote {written} {args.fmt} PNGs to {output}.")
-    return 1 if failures else 0
+    return EXIT_FAILURE if failures else EXIT_OK

@@ -1,5 +1,7 @@
 """`keras-refinenet presets`: the built-in presets and their weights."""
 
+from keras_refinenet.cli.main import EXIT_OK
+
 
 def add_parser(subparsers):
     """Adds the `presets` sub-command."""
@@ -32,4 +34,4 @@ def run(args):
             print(f"{'':<{width}}  {'':<8}  source: {weights['source']}")
             print(f"{'':<{width}}  {'':<8}  convert: {weights['how_to_get']}")
     print(f"\nPreset cache: {cached_preset_dir('')}")
-    return 0
+    return EXIT_OK

@@ -2,6 +2,7 @@
 
 import sys
 
+from keras_refinenet.cli.main import EXIT_OK
 from keras_refinenet.data.datasets import (
     DATASET_NAMES,
     SYNTHETIC_SIZES,
@@ -239,4 +240,4 @@ def run(args):
     except NaNLossError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NAN_LOSS
-    return 0
+    return EXIT_OK
