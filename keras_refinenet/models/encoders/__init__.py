@@ -1,26 +1,21 @@
 """Feature-pyramid image encoders (backbones) for RefineNet."""
 
-from typing import TYPE_CHECKING
-
-from keras_refinenet.lazy_imports import lazy_exports as _lazy_exports
-
-if TYPE_CHECKING:
-    from keras_refinenet.models.encoders.matconvnet_resnet import (
-        MatConvNetResNetBackbone,
-        batchnorm_weights_from_moments,
-        matconvnet_resnet_backbone,
-        matconvnet_resnet_parameters,
-        set_matconvnet_weights,
-    )
-    from keras_refinenet.models.encoders.mobilenet import mobilenet_v3_backbone
-    from keras_refinenet.models.encoders.pyramid import (
-        PYRAMID_LEVELS,
-        backbone_from_spec,
-        encoder_from_spec,
-        feature_pyramid_model,
-        pyramid_features,
-        resnet_backbone,
-    )
+from keras_refinenet.models.encoders.matconvnet_resnet import (
+    MatConvNetResNetBackbone,
+    batchnorm_weights_from_moments,
+    matconvnet_resnet_backbone,
+    matconvnet_resnet_parameters,
+    set_matconvnet_weights,
+)
+from keras_refinenet.models.encoders.mobilenet import mobilenet_v3_backbone
+from keras_refinenet.models.encoders.pyramid import (
+    PYRAMID_LEVELS,
+    backbone_from_spec,
+    encoder_from_spec,
+    feature_pyramid_model,
+    pyramid_features,
+    resnet_backbone,
+)
 
 __all__ = [
     "MatConvNetResNetBackbone",
@@ -36,5 +31,3 @@ __all__ = [
     "resnet_backbone",
     "set_matconvnet_weights",
 ]
-
-__getattr__, __dir__ = _lazy_exports(__name__, __file__)

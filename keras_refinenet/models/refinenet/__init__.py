@@ -6,30 +6,23 @@
 normalization), and the preset registry.
 """
 
-from typing import TYPE_CHECKING
+from keras_refinenet.models.refinenet.refinenet_backbone import (
+    RefineNetBackbone,
+    cascade_groups,
+)
+from keras_refinenet.models.refinenet.refinenet_image_converter import (
+    RefineNetImageConverter,
+)
+from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
+    RefineNetImageSegmenter,
+    build_preprocessor,
+)
+from keras_refinenet.models.refinenet.refinenet_image_segmenter_preprocessor import (  # noqa: E501
+    RefineNetImageSegmenterPreprocessor,
+)
 
-from keras_refinenet.lazy_imports import lazy_exports as _lazy_exports
-
-if TYPE_CHECKING:
-    from keras_refinenet.models.refinenet.refinenet_backbone import (
-        RefineNetBackbone,
-        cascade_groups,
-    )
-    from keras_refinenet.models.refinenet.refinenet_image_converter import (
-        RefineNetImageConverter,
-    )
-    from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
-        RefineNetImageSegmenter,
-        build_preprocessor,
-    )
-
-    # The documented name of the task.
-    from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
-        RefineNetImageSegmenter as RefineNet,
-    )
-    from keras_refinenet.models.refinenet.refinenet_image_segmenter_preprocessor import (  # noqa: E501
-        RefineNetImageSegmenterPreprocessor,
-    )
+# The documented name of the task.
+RefineNet = RefineNetImageSegmenter
 
 __all__ = [
     "RefineNet",
@@ -40,5 +33,3 @@ __all__ = [
     "build_preprocessor",
     "cascade_groups",
 ]
-
-__getattr__, __dir__ = _lazy_exports(__name__, __file__)
