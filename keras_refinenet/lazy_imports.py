@@ -25,9 +25,9 @@ def exported_names(path):
 
     Example:
 
-    >>> import keras_refinenet.layers as layers
-    >>> exported_names(layers.__file__)["ResidualConvUnit"]
-    ('keras_refinenet.layers.residual_conv_unit', 'ResidualConvUnit')
+    >>> import keras_refinenet.training as training
+    >>> exported_names(training.__file__)["MeanIoU"]
+    ('keras_refinenet.training.metrics', 'MeanIoU')
     """
     with open(path, encoding="utf-8") as file:
         tree = ast.parse(file.read())
