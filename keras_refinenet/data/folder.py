@@ -72,6 +72,63 @@ def _scaled_sixteen_bit(image, path):
     return np.repeat(grey.astype(np.uint8)[..., None], 3, axis=-1)
 
 
+def open_image(path):
+    """An image file opened with Pillow, EXIF orientation applied.
+
+    Args:
+        path: path of a jpg, png, bmp, tiff or webp file.
+
+    Returns:
+        A loaded `PIL.Image.Image` in the file's own mode.
+
+    Example:
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "grey.png")
+    >>> Image.fromarray(np.zeros((2, 3), np.uint8)).save(path)
+    >>> open_image(path).mode
+    'L'
+    """
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(
+            f"Cannot read the image ({error}). Received: image={str(path)!r}"
+        ) from None
+    return image
+
+
+def rgb_pixels(image, path):
+    """The pixels of an opened image as RGB `uint8`, the way training sees
+    them: 16-bit images scaled from 0..65535 to 0..255, every other 8-bit
+    mode converted to RGB (alpha dropped); floating-point images refused.
+
+    Args:
+        image: a `PIL.Image.Image` (see `open_image`).
+        path: its file, named in errors.
+
+    Returns:
+        `uint8 (H, W, 3)` numpy array.
+
+    Example:
+
+    >>> rgb_pixels(Image.new("L", (3, 2), 7), "grey.png")[0, 0].tolist()
+    [7, 7, 7]
+    """
+    if image.mode == "F":
+        raise ValueError(
+            "Floating-point images are not supported; save them as 8- or "
+            f"16-bit. Received: image={str(path)!r} with mode 'F'"
+        )
+    if image.mode in SIXTEEN_BIT_MODES:
+        return _scaled_sixteen_bit(image, path)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    return np.asarray(image, dtype=np.uint8)
+
+
 def read_image(path):
     """Reads an image file as RGB `uint8`, the way training sees it.
 
@@ -94,24 +151,7 @@ def read_image(path):
     >>> image.shape, int(image.max())
     ((2, 2, 3), 255)
     """
-    try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(
-            f"Cannot read the image ({error}). Received: image={str(path)!r}"
-        ) from None
-    if image.mode == "F":
-        raise ValueError(
-            "Floating-point images are not supported; save them as 8- or "
-            f"16-bit. Received: image={str(path)!r} with mode 'F'"
-        )
-    if image.mode in SIXTEEN_BIT_MODES:
-        return _scaled_sixteen_bit(image, path)
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return np.asarray(image, dtype=np.uint8)
+    return rgb_pixels(open_image(path), path)
 
 
 def image_size(path):

@@ -9,14 +9,12 @@ grey images and refuse transparent ones.
 import pathlib
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from keras_refinenet.data import folder
 from keras_refinenet.inference.predict import CITYSCAPES_TTA_SCALES
 
 # Pillow modes `predict_segmentation` takes as they are.
 PASSTHROUGH_MODES = ("RGB", "RGBA", "L")
-FLOAT_MODE = "F"
 PALETTE_MODE = "P"
 TTA_NONE = "none"
 TTA_FLIP = "flip"
@@ -84,27 +82,17 @@ def read_image(path):
     Example:
 
     >>> import tempfile, os
+    >>> from PIL import Image
     >>> path = os.path.join(tempfile.mkdtemp(), "grey.png")
     >>> Image.fromarray(np.zeros((2, 3), np.uint8)).save(path)
     >>> read_image(path).shape
     (2, 3)
     """
-    try:
-        with Image.open(path) as opened:
-            mode = opened.mode
-            if mode not in folder.SIXTEEN_BIT_MODES and mode != FLOAT_MODE:
-                image = ImageOps.exif_transpose(opened)
-                image.load()
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(
-            f"Cannot read the image ({error}). Received: image={str(path)!r}"
-        ) from None
-    if mode in folder.SIXTEEN_BIT_MODES or mode == FLOAT_MODE:
-        return folder.read_image(path)
+    image = folder.open_image(path)
     if image.mode == PALETTE_MODE and "transparency" in image.info:
         image = image.convert("RGBA")
-    elif image.mode not in PASSTHROUGH_MODES:
-        image = image.convert("RGB")
+    if image.mode not in PASSTHROUGH_MODES:
+        return folder.rgb_pixels(image, path)
     return np.asarray(image, dtype=np.uint8)
 
 
