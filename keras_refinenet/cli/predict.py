@@ -27,6 +27,25 @@ from keras_refinenet.inference.visualize import (
     OUTPUT_FORMATS,
 )
 
+TTA_HELP = (
+    "test-time augmentation: horizontal flip and/or the authors' "
+    "Cityscapes scales 0.5-1.75"
+)
+
+
+def add_tta_arguments(parser, tta_help=TTA_HELP):
+    """Adds `--tta` and `--scales`, the arguments of
+    `inference.images.tta_options`."""
+    parser.add_argument(
+        "--tta", choices=TTA_CHOICES, default=TTA_NONE, help=tta_help
+    )
+    parser.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        help="scales for multiscale TTA (overrides the default scales)",
+    )
+
 
 def add_parser(subparsers):
     """Adds the `predict` sub-command."""
@@ -62,19 +81,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--tile-overlap", type=float, default=DEFAULT_TILE_OVERLAP
     )
-    parser.add_argument(
-        "--tta",
-        choices=TTA_CHOICES,
-        default=TTA_NONE,
-        help="test-time augmentation: horizontal flip and/or the authors' "
-        "Cityscapes scales 0.5-1.75",
-    )
-    parser.add_argument(
-        "--scales",
-        type=float,
-        nargs="+",
-        help="scales for multiscale TTA (overrides the default scales)",
-    )
+    add_tta_arguments(parser)
     parser.add_argument(
         "--void",
         choices=VOID_RULES,
