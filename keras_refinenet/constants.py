@@ -19,3 +19,12 @@ TTA_SIGNATURE = "predict_tta"
 VOID_AS_LABEL = "label"
 VOID_EXCLUDED = "exclude"
 VOID_RULES = (VOID_AS_LABEL, VOID_EXCLUDED)
+# How the decoder's 3x3 convolutions compute: directly or with Winograd
+# F(4x4, 3x3) (`RefineNetBackbone(decoder_conv=...)`).
+DIRECT_CONV = "direct"
+WINOGRAD_CONV = "winograd"
+DECODER_CONVS = (DIRECT_CONV, WINOGRAD_CONV)
+# Inference precisions of `predict_segmentation` and the CLI; bfloat16
+# (mixed: bfloat16 compute, float32 logits) only when asked.
+INFERENCE_PRECISIONS = ("float32", "bfloat16")
+DEFAULT_INFERENCE_PRECISION = "float32"

@@ -4,6 +4,8 @@ import json
 import sys
 
 from keras_refinenet.constants import (
+    DECODER_CONVS,
+    DIRECT_CONV,
     IMAGE_BYTES_SIGNATURE,
     IMAGES_SIGNATURE,
     TTA_SIGNATURE,
@@ -56,6 +58,12 @@ def add_parser(subparsers):
         choices=PRECISION_POLICIES,
         default=DEFAULT_PRECISION,
         help="dtype policy of the exported model",
+    )
+    parser.add_argument(
+        "--decoder-conv",
+        choices=DECODER_CONVS,
+        default=DIRECT_CONV,
+        help="decoder 3x3 convolutions: direct or Winograd F(4x4, 3x3)",
     )
     parser.add_argument(
         "--format",
@@ -168,6 +176,8 @@ def run(args):
     overrides = {}
     if args.dtype != DEFAULT_PRECISION:
         overrides["dtype"] = args.dtype
+    if args.decoder_conv != DIRECT_CONV:
+        overrides["decoder_conv"] = args.decoder_conv
     if args.format == SAVED_MODEL:
         options = {"version": args.version, "max_pixels": args.max_pixels}
     else:

@@ -12,11 +12,10 @@ import weakref
 
 import keras
 
+from keras_refinenet.constants import INFERENCE_PRECISIONS as PRECISIONS
 from keras_refinenet.inference.fold import fold_batch_normalization
 
-FLOAT32 = "float32"
-BFLOAT16 = "bfloat16"
-PRECISIONS = (FLOAT32, BFLOAT16)
+FLOAT32, BFLOAT16 = PRECISIONS
 PRECISION_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
 # Folding is exact up to float32 round-off (tested within 1e-4).
 DEFAULT_FOLD_BATCHNORM = True

@@ -23,9 +23,14 @@ import keras
 import numpy as np
 from keras import ops
 
-DIRECT = "direct"
-WINOGRAD = "winograd"
-DECODER_CONVS = (DIRECT, WINOGRAD)
+from keras_refinenet.constants import (
+    DECODER_CONVS,
+    DIRECT_CONV,
+    WINOGRAD_CONV,
+)
+
+DIRECT = DIRECT_CONV
+WINOGRAD = WINOGRAD_CONV
 WINOGRAD_TILE_SIZES = (2, 4)
 DEFAULT_TILE_SIZE = 4
 WINOGRAD_KERNEL_SIZE = (3, 3)
