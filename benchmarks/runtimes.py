@@ -6,12 +6,14 @@ at one `--size`, and times batch-1 forwards of: the TensorFlow graph (the
 frozen export function), ONNX Runtime, the LiteRT interpreter (float,
 int8), OpenVINO (float32) and the PyTorch reference
 (`tests/convert/reference_pytorch.py`, when torch is installed), all with
-`--threads` CPU threads. ONNX, LiteRT float and OpenVINO are timed
-twice: with the native resize ops the exports use by default and with the
-Keras gather resizes (`native_resize=False`). Prints a Markdown table
-(median ms over `--repeats` after `--warmup` runs; each runtime's largest
-logit difference and argmax agreement against the first row), the CPU
-name and the load average before and after.
+`--threads` CPU threads. Each export runs in its own process (the
+converters of a 118M-parameter model take many GiB; a row whose process
+is killed says so). ONNX and OpenVINO are timed twice: with the native
+resize ops the exports use by default and with the Keras gather resizes
+(`native_resize=False`). Prints a Markdown table (median ms over
+`--repeats` after `--warmup` runs; each runtime's largest logit
+difference and argmax agreement against the first row), the CPU name and
+the load average before and after.
 
 Example:
     python benchmarks/runtimes.py --model refinenet101 --size 512x512 \
@@ -31,7 +33,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import common  # noqa: E402
 import numpy as np  # noqa: E402
 
-FORMATS = ("onnx", "litert", "litert-int8", "openvino")
+# Lightest conversions first.
+FORMATS = ("litert", "onnx", "openvino", "litert-int8")
 RUNTIME_NAMES = {
     "onnx": "ONNX Runtime",
     "litert": "LiteRT float32",
@@ -40,7 +43,7 @@ RUNTIME_NAMES = {
 }
 # Exports timed a second time with the Keras gather resizes, to show what
 # the native resize ops change.
-GATHER_FORMATS = ("onnx", "litert", "openvino")
+GATHER_FORMATS = ("onnx", "openvino")
 NATIVE_NOTE = "native resize"
 GATHER_NOTE = "Keras gather resize"
 CALIBRATION_IMAGES = 16
@@ -72,6 +75,11 @@ def parse_args(argv=None):
     parser.add_argument(
         "--torch-only", action="store_true", help=argparse.SUPPRESS
     )
+    parser.add_argument("--export-only", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--gather-resize", action="store_true", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--logits-file", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -93,10 +101,7 @@ def torch_main(args):
     common.emit({"milliseconds": seconds * 1000})
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    if args.torch_only:
-        return torch_main(args)
+def _keras_model(args):
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -105,74 +110,117 @@ def main(argv=None):
 
     repository = pathlib.Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repository))
+    keras.utils.set_random_seed(0)
+    return common.build_keras_model(args.model)
+
+
+def _images(args):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (1, *args.size, 3), dtype=np.uint8)
+
+
+def export_main(args):
+    """One export timed in its own process (converters need much memory)."""
+    import gc
+
+    model = _keras_model(args)
     from keras_refinenet.export import export_model
-    from keras_refinenet.export.formats import logits_function
     from keras_refinenet.export.runtime_runner import RUNNERS
 
-    keras.utils.set_random_seed(0)
-    model = common.build_keras_model(args.model)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (1, *args.size, 3), dtype=np.uint8)
+    format = args.export_only
+    options = {"native_resize": not args.gather_resize}
+    if format == "litert-int8":
+        options["num_calibration_images"] = CALIBRATION_IMAGES
+    images = _images(args)
+    with tempfile.TemporaryDirectory() as folder:
+        path = export_model(
+            model, folder, format=format, input_size=args.size, **options
+        )
+        del model
+        gc.collect()
+        run = RUNNERS[format](path, args.threads)
+        seconds, _ = common.median_time(
+            lambda: run(images), args.repeats, args.warmup
+        )
+        np.save(args.logits_file, np.asarray(run(images), np.float32))
+    common.emit({"milliseconds": seconds * 1000})
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.torch_only:
+        return torch_main(args)
+    if args.export_only:
+        return export_main(args)
+    import tensorflow as tf
+
+    model = _keras_model(args)
+    from keras_refinenet.export.formats import logits_function
+
+    images = _images(args)
     rows = []
     load_before = common.load_average()
     reference = {}
 
-    def measure(name, resize, function):
-        seconds, _ = common.median_time(function, args.repeats, args.warmup)
-        logits = np.asarray(function(), np.float32)
-        if not reference:
-            reference["logits"] = logits
-        expected = reference["logits"]
-        difference = np.abs(logits - expected).max() / np.abs(expected).max()
-        agreement = np.mean(logits.argmax(-1) == expected.argmax(-1))
-        rows.append((name, resize, seconds * 1000, difference, agreement))
-        print(f"{name} ({resize}): {seconds * 1000:.1f} ms", file=sys.stderr)
+    def record(name, resize, milliseconds, logits):
+        if logits is None:
+            rows.append((name, resize, milliseconds))
+        else:
+            if not reference:
+                reference["logits"] = logits
+            expected = reference["logits"]
+            scale = np.abs(expected).max()
+            difference = np.abs(logits - expected).max() / scale
+            agreement = np.mean(logits.argmax(-1) == expected.argmax(-1))
+            rows.append((name, resize, milliseconds, difference, agreement))
+        print(f"row: {rows[-1]}", file=sys.stderr, flush=True)
 
-    frozen = logits_function(
-        model, args.size, batch_size=1, native_resize=False
-    )
     tensor = tf.constant(images)
-    measure(
-        "TensorFlow graph",
-        GATHER_NOTE,
-        lambda: frozen(tensor)[0].numpy(),
-    )
-    native = logits_function(model, args.size, batch_size=1)
-    measure("TensorFlow graph", NATIVE_NOTE, lambda: native(tensor)[0].numpy())
+    for native_resize in (False, True):
+        frozen = logits_function(
+            model, args.size, batch_size=1, native_resize=native_resize
+        )
+
+        def forward(frozen=frozen):
+            return frozen(tensor)[0].numpy()
+
+        seconds, _ = common.median_time(forward, args.repeats, args.warmup)
+        record(
+            "TensorFlow graph",
+            NATIVE_NOTE if native_resize else GATHER_NOTE,
+            seconds * 1000,
+            forward(),
+        )
+        del frozen, forward
+    del model
     exports = [(format, True) for format in FORMATS]
     if not args.no_gather_rows:
         exports += [(format, False) for format in GATHER_FORMATS]
+    base = [arg for arg in (argv or sys.argv[1:])]
     with tempfile.TemporaryDirectory() as folder:
         for format, native_resize in exports:
-            options = {"native_resize": native_resize}
-            if format == "litert-int8":
-                options["num_calibration_images"] = CALIBRATION_IMAGES
-            path = export_model(
-                model,
-                pathlib.Path(folder) / f"{format}-{native_resize}",
-                format=format,
-                input_size=args.size,
-                **options,
-            )
-            run = RUNNERS[format](path, args.threads)
-            measure(
-                RUNTIME_NAMES[format],
-                NATIVE_NOTE if native_resize else GATHER_NOTE,
-                lambda run=run: run(images),
-            )
+            logits_file = os.path.join(folder, f"{format}-{native_resize}.npy")
+            arguments = [*base, "--export-only", format]
+            arguments += ["--logits-file", logits_file]
+            if not native_resize:
+                arguments.append("--gather-resize")
+            (result,) = common.run_isolated(__file__, arguments)
+            name = RUNTIME_NAMES[format]
+            resize = NATIVE_NOTE if native_resize else GATHER_NOTE
+            if "milliseconds" in result:
+                record(
+                    name, resize, result["milliseconds"], np.load(logits_file)
+                )
+            else:
+                failure = f"failed (exit {result['returncode']})"
+                rows.append((name, resize, failure))
+                print(f"{name} ({resize}) failed: {result}", file=sys.stderr)
     # PyTorch in its own process: its OpenMP threads and TensorFlow's
     # slow each other down when they share one.
-    (result,) = common.run_isolated(
-        __file__, [*(argv or sys.argv[1:]), "--torch-only"]
-    )
+    (result,) = common.run_isolated(__file__, [*base, "--torch-only"])
     if "milliseconds" in result:
-        rows.append(
-            (
-                "PyTorch reference (NCHW)",
-                "F.interpolate",
-                result["milliseconds"],
-            )
-        )
+        milliseconds = result["milliseconds"]
+        rows.append(("PyTorch reference (NCHW)", "PyTorch", milliseconds))
     else:
         print(f"PyTorch reference skipped: {result}", file=sys.stderr)
     load_after = common.load_average()
@@ -188,6 +236,9 @@ def main(argv=None):
         "| argmax agreement |\n|---|---|---:|---:|---:|"
     )
     for name, resize, milliseconds, *checks in rows:
+        if isinstance(milliseconds, str):
+            print(f"| {name} | {resize} | {milliseconds} | - | - |")
+            continue
         if checks:
             difference, agreement = checks
             checked = f"{difference:.1e} | {agreement:.4f}"
