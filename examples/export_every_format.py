@@ -117,15 +117,16 @@ def check_tta(model, output):
     images = np.random.default_rng(0).integers(
         0, 256, (1, *TTA_IMAGE_SIZE, 3), dtype=np.uint8
     )
-    expected_ids, expected = predict_segmentation(
-        model, images, return_probabilities=True, **TTA_OPTIONS
-    )
+    # Exports first: predict_segmentation's fast path annotates the model.
     saved = export_model(model, output / "saved_model_tta", **TTA_OPTIONS)
-    serve = tf.saved_model.load(str(saved)).signatures["predict_tta"]
-    results = {"saved_model predict_tta": serve(images=tf.constant(images))}
     onnx_path = export_model(
         model, output / "onnx_tta", format="onnx", **TTA_OPTIONS
     )
+    expected_ids, expected = predict_segmentation(
+        model, images, return_probabilities=True, **TTA_OPTIONS
+    )
+    serve = tf.saved_model.load(str(saved)).signatures["predict_tta"]
+    results = {"saved_model predict_tta": serve(images=tf.constant(images))}
     session = onnxruntime.InferenceSession(
         str(onnx_path), providers=["CPUExecutionProvider"]
     )
