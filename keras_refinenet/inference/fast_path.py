@@ -115,7 +115,7 @@ class CompiledForward:
 
 
 def inference_forward(
-    model, precision=FLOAT32, fold_batchnorm=DEFAULT_FOLD_BATCHNORM
+    model, precision=None, fold_batchnorm=DEFAULT_FOLD_BATCHNORM
 ):
     """The compiled forward pass `predict_segmentation` runs on `model`.
 
@@ -124,7 +124,8 @@ def inference_forward(
 
     Args:
         model: a segmentation task (e.g. `RefineNet`) or a callable.
-        precision: `"float32"` or `"bfloat16"` (`with_precision`).
+        precision: `None` (the model's own policy), `"float32"` or
+            `"bfloat16"` (`with_precision`).
         fold_batchnorm: fold BatchNorm into the preceding convolutions
             (`fold_batch_normalization`).
 
@@ -140,16 +141,23 @@ def inference_forward(
     >>> forward(np.zeros((1, 64, 64, 3), "float32")).shape
     (1, 64, 64, 3)
     """
-    check_precision(precision)
+    if precision is not None:
+        check_precision(precision)
     if not isinstance(model, keras.Model) or not hasattr(model, "backbone"):
         return model
-    copies = fold_batchnorm or precision != FLOAT32
+    if precision is not None and (
+        model.dtype_policy.name == PRECISION_POLICIES[precision]
+    ):
+        precision = None
+    copies = fold_batchnorm or precision is not None
     cache = _NETWORKS.setdefault(model, {})
     fingerprint = _fingerprint(model, cache) if copies else None
     key = (precision, bool(fold_batchnorm))
     cached = cache.get(key)
     if cached is None or cached[0] != fingerprint:
-        network = with_precision(model, precision)
+        network = (
+            model if precision is None else with_precision(model, precision)
+        )
         if fold_batchnorm:
             network = fold_batch_normalization(network)
         else:

@@ -425,7 +425,7 @@ def predict_segmentation(
     void=VOID_AS_LABEL,
     void_channel=None,
     map_labels=False,
-    precision="float32",
+    precision=None,
     fold_batchnorm=True,
 ):
     """Class-id maps (and optionally probabilities) at the original size.
@@ -467,8 +467,9 @@ def predict_segmentation(
             1..40 and void 255) instead of channel indices (the default:
             indices into the preset's class names and palette, void pixels
             255).
-        precision: `"float32"` or `"bfloat16"` (mixed bfloat16: bfloat16
-            compute, float32 logits; only when asked, see
+        precision: `None` (the model's own dtype policy), `"float32"` or
+            `"bfloat16"` (mixed bfloat16: bfloat16 compute, float32
+            logits; only when asked, see
             `keras_refinenet.inference.fast_path`).
         fold_batchnorm: run a copy of the network with BatchNorm folded
             into the preceding convolutions (float32 round-off only).

@@ -62,6 +62,21 @@ def test_compiled_forward_matches_the_model(model, images, fold_batchnorm):
     assert inference_forward(model, fold_batchnorm=fold_batchnorm) is forward
 
 
+def test_default_precision_keeps_the_models_policy(model):
+    bfloat16 = with_precision(model, "bfloat16")
+
+    def network_policies(forward):
+        return {
+            layer.dtype_policy.name
+            for layer in forward.network._flatten_layers(include_self=False)
+        }
+
+    kept = inference_forward(bfloat16, fold_batchnorm=False)
+    assert "mixed_bfloat16" in network_policies(kept)
+    converted = inference_forward(bfloat16, "float32", fold_batchnorm=False)
+    assert "mixed_bfloat16" not in network_policies(converted)
+
+
 def test_folded_copy_follows_weight_changes(images):
     model = tiny_refinenet(num_classes=3)
     first = inference_forward(model, fold_batchnorm=True)
