@@ -10,6 +10,7 @@ that block and returns the module `__getattr__` and `__dir__`. So
 
 import ast
 import importlib
+import importlib.util
 
 
 def exported_names(path):
@@ -57,8 +58,9 @@ def lazy_exports(package_name, path, submodules=()):
         package_name: the package's `__name__`.
         path: the package's `__file__` (its `TYPE_CHECKING` imports are the
             exports).
-        submodules: subpackages and modules also reachable as attributes
-            (`keras_refinenet.data`) without an import statement.
+        submodules: subpackages and modules listed by `dir()`; every
+            module of the package is reachable as an attribute
+            (`keras_refinenet.training.losses`) without an import statement.
 
     Returns:
         `(__getattr__, __dir__)` to assign in the package.
@@ -72,6 +74,11 @@ def lazy_exports(package_name, path, submodules=()):
             value = importlib.import_module(f"{package_name}.{original}")
         elif module_name:
             value = getattr(importlib.import_module(module_name), original)
+        elif not name.startswith("_") and importlib.util.find_spec(
+            f"{package_name}.{name}"
+        ):
+            # Any module of the package, as an eager `__init__` allowed.
+            value = importlib.import_module(f"{package_name}.{name}")
         else:
             raise AttributeError(
                 f"module {package_name!r} has no attribute {name!r}"
