@@ -95,8 +95,8 @@ def decoder_conv_scope(decoder_conv):
     >>> from keras_refinenet.layers.utils import conv2d
     >>> with decoder_conv_scope("winograd"):
     ...     conv = conv2d(4, 3, True, "zeros", None, "c")
-    >>> type(conv).__name__, current_decoder_conv()
-    ('WinogradConv2D', 'direct')
+    >>> isinstance(conv, WinogradConv2D), current_decoder_conv()
+    (True, 'direct')
     """
     check_decoder_conv(decoder_conv)
     previous = current_decoder_conv()
