@@ -271,9 +271,10 @@ def export_model(
             `litert-int8`; `opset`, and the same tiling options (then
             the file predicts as `predict_segmentation`, see
             `export_onnx`) with `max_pixels`, for `onnx` and `openvino`;
-            `native_resize` (default `True`: bilinear resizes as the
-            format's native resize op) for `onnx`, `litert`,
-            `litert-int8` and `openvino`.
+            `native_resize` (bilinear resizes as the format's native
+            resize op instead of the Keras gathers; default `True` for
+            `litert` and `litert-int8`, where it is faster, `False` for
+            `onnx` and `openvino`, where it is slower) for those four.
 
     Returns:
         The path of the exported file (the version folder for

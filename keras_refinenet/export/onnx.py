@@ -19,7 +19,7 @@ def export_onnx(
     path,
     input_size=None,
     opset=DEFAULT_OPSET,
-    native_resize=True,
+    native_resize=False,
     tile_size=None,
     tile_overlap=DEFAULT_TILE_OVERLAP,
     scales=None,
@@ -41,8 +41,9 @@ def export_onnx(
         path: the `.onnx` file to write.
         input_size: `(height, width)` to fix the size, `None` for dynamic.
         opset: ONNX opset.
-        native_resize: bilinear resizes as ONNX `Resize` ops (else the
-            Keras gathers).
+        native_resize: bilinear resizes as ONNX `Resize` ops instead of
+            the Keras gathers (4x slower in ONNX Runtime in
+            `benchmarks/runtimes.py`, hence off by default).
         tile_size: largest tile, an int or `(h, w)`; `None` for whole
             images.
         tile_overlap: fraction of a tile shared with its neighbours.

@@ -7,7 +7,7 @@ from keras_refinenet.export.formats import IMAGES_INPUT, LOGITS_OUTPUT
 
 
 def export_openvino(
-    model, path, input_size=None, native_resize=True, **tta_options
+    model, path, input_size=None, native_resize=False, **tta_options
 ):
     """Writes the model as OpenVINO IR, raw uint8 pixels in, logits out.
 
@@ -21,8 +21,9 @@ def export_openvino(
         model: a `RefineNet` returning logits at the input size.
         path: the `.xml` file to write (the weights go next to it, `.bin`).
         input_size: `(height, width)` to fix the size, `None` for dynamic.
-        native_resize: bilinear resizes as native `Interpolate` ops (else
-            the Keras gathers).
+        native_resize: bilinear resizes as native `Interpolate` ops
+            instead of the Keras gathers (6x slower in OpenVINO in
+            `benchmarks/runtimes.py`, hence off by default).
         **tta_options: `tile_size`, `tile_overlap`, `scales`, `flip` and
             `max_pixels` of `export_onnx`.
 

@@ -47,10 +47,15 @@ def test_onnx_file_has_dynamic_uint8_input_and_named_logits(exported):
     assert dims[3].dim_value == 3
 
 
-def test_resizes_are_native_onnx_resize_ops(exported):
+def test_native_resize_gives_onnx_resize_ops(exported, tmp_path):
     import onnx
 
-    _, path = exported
+    from keras_refinenet.export import export_model
+
+    model, default_path = exported
+    default_nodes = onnx.load(str(default_path)).graph.node
+    assert not any(node.op_type == "Resize" for node in default_nodes)
+    path = export_model(model, tmp_path, format="onnx", native_resize=True)
     resizes = [
         node
         for node in onnx.load(str(path)).graph.node
