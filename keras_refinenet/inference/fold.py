@@ -78,11 +78,11 @@ def _nodes(functional):
     ]
 
 
-def _producer(functional, tensor):
-    """The node of `functional` that computes `tensor`, or `None`."""
+def _producer(graph_nodes, tensor):
+    """The node among `graph_nodes` that computes `tensor`, or `None`."""
     operation, node_index, _ = tensor._keras_history
     node = operation._inbound_nodes[node_index]
-    return node if node in functional._nodes_by_depth_set else None
+    return node if node in graph_nodes else None
 
 
 def _foldable_convs(functional, nodes):
@@ -93,7 +93,7 @@ def _foldable_convs(functional, nodes):
             uses[id(tensor)] = uses.get(id(tensor), 0) + 1
     for tensor in functional.outputs:
         uses[id(tensor)] = uses.get(id(tensor), 0) + 1
-    functional._nodes_by_depth_set = {
+    graph_nodes = {
         node for group in functional._nodes_by_depth.values() for node in group
     }
     pairs = {}
@@ -109,7 +109,7 @@ def _foldable_convs(functional, nodes):
         if len(node.input_tensors) != 1:
             continue
         tensor = node.input_tensors[0]
-        producer = _producer(functional, tensor)
+        producer = _producer(graph_nodes, tensor)
         if producer is None or uses[id(tensor)] != 1:
             continue
         conv = producer.operation
@@ -120,7 +120,6 @@ def _foldable_convs(functional, nodes):
             and len(producer.input_tensors) == 1
         ):
             pairs[id(node)] = producer
-    del functional._nodes_by_depth_set
     return pairs
 
 

@@ -93,3 +93,19 @@ def test_tiny_refinenet_matches_unfolded(library, decoder_conv, rng):
 def test_needs_a_functional_model():
     with pytest.raises(ValueError, match="Received: model=Dense"):
         fold_batch_normalization(keras.layers.Dense(2))
+
+
+def test_folding_leaves_the_model_exportable(tmp_path):
+    """Folding must not leave attributes on the source model: Keras tracks
+    every attribute, and SavedModel export of the model failed after a
+    `predict_segmentation` (which folds) while one was left behind."""
+    from keras_refinenet.export.saved_model import export_saved_model
+
+    model = tiny_refinenet(num_classes=3)
+    attributes = set(vars(model))
+    fold_batch_normalization(model)
+    assert set(vars(model)) == attributes
+    images = np.random.default_rng(0).integers(0, 256, (1, 40, 48, 3))
+    model.predict_segmentation(images.astype("uint8"))
+    export_saved_model(model, tmp_path / "exported", version=1)
+    assert (tmp_path / "exported" / "1" / "saved_model.pb").exists()
