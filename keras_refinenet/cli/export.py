@@ -22,11 +22,11 @@ RESIZE_OPS = (NATIVE_RESIZE_OPS, GATHER_RESIZE_OPS)
 
 def add_parser(subparsers):
     """Adds the `export` sub-command."""
+    from keras_refinenet.cli.predict import add_tta_arguments
     from keras_refinenet.export import verify
     from keras_refinenet.export.formats import DEFAULT_FORMAT, EXPORT_FORMATS
     from keras_refinenet.export.litert import DEFAULT_CALIBRATION_IMAGES
     from keras_refinenet.export.saved_model import DEFAULT_MAX_PIXELS
-    from keras_refinenet.inference.images import TTA_CHOICES, TTA_NONE
     from keras_refinenet.inference.predict import DEFAULT_TILE_OVERLAP
 
     parser = subparsers.add_parser(
@@ -104,19 +104,11 @@ def add_parser(subparsers):
         default=DEFAULT_TILE_OVERLAP,
         help="with --tile: fraction of a tile shared with its neighbours",
     )
-    parser.add_argument(
-        "--tta",
-        choices=TTA_CHOICES,
-        default=TTA_NONE,
-        help=f"saved_model ({TTA_SIGNATURE}), onnx, openvino: test-time "
+    add_tta_arguments(
+        parser,
+        tta_help=f"saved_model ({TTA_SIGNATURE}), onnx, openvino: test-time "
         "augmentation in the graph: horizontal flip and/or the authors' "
         "Cityscapes scales 0.5-1.75",
-    )
-    parser.add_argument(
-        "--scales",
-        type=float,
-        nargs="+",
-        help="scales for multiscale TTA (overrides the default scales)",
     )
     parser.add_argument(
         "--resize-ops",
