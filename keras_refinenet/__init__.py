@@ -6,6 +6,7 @@ what they need), so `import keras_refinenet` stays fast and does not import
 TensorFlow on the JAX or PyTorch backend.
 """
 
+import sys
 from typing import TYPE_CHECKING
 
 # Before TensorFlow: quiet start-up of the `keras-refinenet` command only.
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         RefineNetImageSegmenterPreprocessor,
     )
     from keras_refinenet.models.tiny import tiny_refinenet
+    from keras_refinenet.registration import register_keras_objects
 
 # Subpackages reachable as attributes without an import statement.
 SUBPACKAGES = (
@@ -52,8 +54,16 @@ __all__ = [
     "RefineNetImageSegmenterPreprocessor",
     "__version__",
     "layers",
+    "register_keras_objects",
     "resnet_backbone",
     "tiny_refinenet",
 ]
 
 __getattr__, __dir__ = _lazy_exports(__name__, __file__, SUBPACKAGES)
+
+if "keras" in sys.modules:
+    # Keras is loaded already: register our classes now, so that
+    # `keras.saving.load_model` right after `import keras_refinenet` works.
+    from keras_refinenet.registration import register_keras_objects
+
+    register_keras_objects()

@@ -53,6 +53,7 @@ API_PAGES = {
             "refinenet_release",
             "backend_support",
             "lazy_imports",
+            "registration",
         ],
         None,
     ),
