@@ -194,12 +194,21 @@ def _matlab_axis_matrix(in_size, out_size, scale, antialias):
     period = 2 * in_size
     wrapped = ops.mod(ops.cast(taps, "int32") - 1, period)
     source = ops.where(wrapped < in_size, wrapped, period - 1 - wrapped)
+    return _dense_axis_matrix(weights, source, out_size, in_size)
+
+
+def _dense_axis_matrix(weights, source, out_size, in_size):
+    """Dense `(out_size, in_size)` matrix from per-row tap weights.
+
+    `weights` and `source` are `(out_size, taps)`: the weight of each tap
+    and the input pixel it reads. Taps landing on the same pixel add up
+    (`scatter` sums duplicates), as mirrored or clamped borders need.
+    """
     rows = ops.broadcast_to(
         ops.expand_dims(ops.arange(out_size, dtype="int32"), 1),
         ops.shape(source),
     )
     indices = ops.reshape(ops.stack([rows, source], axis=-1), (-1, 2))
-    # `scatter` adds the weights of taps mirrored onto the same pixel.
     return ops.scatter(
         indices, ops.reshape(weights, (-1,)), (out_size, in_size)
     )
@@ -222,14 +231,7 @@ def _opencv_axis_matrix(in_size, out_size):
     )
     weights = _keys_cubic(ops.expand_dims(centres, 1) - taps, a=_OPENCV_A)
     source = ops.clip(ops.cast(taps, "int32"), 0, in_size - 1)
-    rows = ops.broadcast_to(
-        ops.expand_dims(ops.arange(out_size, dtype="int32"), 1),
-        ops.shape(source),
-    )
-    indices = ops.reshape(ops.stack([rows, source], axis=-1), (-1, 2))
-    return ops.scatter(
-        indices, ops.reshape(weights, (-1,)), (out_size, in_size)
-    )
+    return _dense_axis_matrix(weights, source, out_size, in_size)
 
 
 def _opencv_bicubic(images, size):
