@@ -39,12 +39,15 @@ from keras_refinenet.constants import (
     RGB_CHANNELS,
     TTA_SIGNATURE,
 )
-from keras_refinenet.export.tta import TiledPredictor, class_ids
+from keras_refinenet.export.tta import (
+    TiledPredictor,
+    class_ids,
+    input_size_probabilities,
+)
 from keras_refinenet.inference.predict import (
     DEFAULT_TILE_OVERLAP,
     MIN_IMAGE_SIZE,
 )
-from keras_refinenet.layers.resize import resize_images
 
 IMAGES_INPUT = "images"
 IMAGE_BYTES_INPUT = "image_bytes"
@@ -234,22 +237,10 @@ class _ServingFunctions:
 
     def predict_images(self, images):
         """Runs the model on a uint8 batch; no checks."""
-        pixels = tf.cast(images, tf.float32)
-        if self.preprocessor is not None:
-            pixels = self.preprocessor(pixels)
-        logits = tf.cast(self.model(pixels, training=False), tf.float32)
-        size = tf.shape(images)[1:3]
-        if self.model.output.shape[1] is None:
-            logits = tf.cond(
-                tf.reduce_all(tf.shape(logits)[1:3] == size),
-                lambda: logits,
-                lambda: resize_images(
-                    logits,
-                    (size[0], size[1]),
-                    align_corners=self.align_corners,
-                ),
-            )
-        return self._results(images, tf.nn.softmax(logits, axis=-1))
+        probabilities = input_size_probabilities(
+            self.model, self.preprocessor, images, self.align_corners
+        )
+        return self._results(images, probabilities)
 
     def _results(self, images, probabilities):
         return {

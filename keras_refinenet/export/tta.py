@@ -110,6 +110,34 @@ def scaled_size(height, width, scale):
     return rounded(height), rounded(width)
 
 
+def input_size_probabilities(model, preprocessor, images, align_corners):
+    """Softmax of `model` on raw `images`, resized back to their size.
+
+    Args:
+        model: the Keras model (logits at any resolution).
+        preprocessor: applied to the float pixels first, or `None`.
+        images: a `(batch, height, width, 3)` tensor of raw pixels.
+        align_corners: corner alignment of the bilinear resize back.
+
+    Returns:
+        float32 probabilities `(batch, height, width, classes)`.
+    """
+    pixels = tf.cast(images, tf.float32)
+    if preprocessor is not None:
+        pixels = preprocessor(pixels)
+    logits = tf.cast(model(pixels, training=False), tf.float32)
+    if model.output.shape[1] is None:
+        size = tf.shape(images)[1:3]
+        logits = tf.cond(
+            tf.reduce_all(tf.shape(logits)[1:3] == size),
+            lambda: logits,
+            lambda: resize_images(
+                logits, (size[0], size[1]), align_corners=align_corners
+            ),
+        )
+    return tf.nn.softmax(logits, axis=-1)
+
+
 class TiledPredictor:
     """`predict_segmentation`'s tiling and TTA as a TensorFlow function.
 
@@ -154,22 +182,9 @@ class TiledPredictor:
         self.void_channel = getattr(model, "void_channel", None)
 
     def _tile_probabilities(self, tiles):
-        pixels = tiles
-        if self.preprocessor is not None:
-            pixels = self.preprocessor(pixels)
-        logits = tf.cast(self.model(pixels, training=False), tf.float32)
-        if self.model.output.shape[1] is None:
-            size = tf.shape(tiles)[1:3]
-            logits = tf.cond(
-                tf.reduce_all(tf.shape(logits)[1:3] == size),
-                lambda: logits,
-                lambda: resize_images(
-                    logits,
-                    (size[0], size[1]),
-                    align_corners=self.align_corners,
-                ),
-            )
-        return tf.nn.softmax(logits, axis=-1)
+        return input_size_probabilities(
+            self.model, self.preprocessor, tiles, self.align_corners
+        )
 
     def _tile_extent(self, length, axis):
         tile = self.tile_size[axis]
