@@ -5,15 +5,20 @@ chosen precision, with BatchNorm folded into the convolutions.
 numpy logits through Keras's compiled predict function
 (`predict_on_batch`), so repeated calls cost the graph alone. Networks
 that copy weights (folded BatchNorm, another precision) are cached per
-model and rebuilt when the model's weights change.
+model and rebuilt when the model's weights change. For a single view
+(no tiling, scales or flips), `CompiledForward.channels` returns the class
+channel of every pixel from one compiled call that also resizes the logits
+and takes the argmax, so no full-size probabilities reach the host.
 """
 
 import weakref
 
 import keras
+import numpy as np
 
 from keras_refinenet.constants import INFERENCE_PRECISIONS as PRECISIONS
 from keras_refinenet.inference.fold import fold_batch_normalization
+from keras_refinenet.layers.resize import ResizeLike
 
 FLOAT32, BFLOAT16 = PRECISIONS
 PRECISION_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
@@ -93,8 +98,48 @@ def _fingerprint(model, cache):
     return tuple(keras.ops.convert_to_numpy(sums).tolist())
 
 
+class ChannelArgmax(keras.layers.Layer):
+    """The channel of the largest score per pixel, one channel skipped.
+
+    Softmax keeps the order of a pixel's scores, so this is the argmax of
+    the probabilities too.
+
+    Args:
+        excluded_channel: a channel that never wins (e.g. void), or `None`.
+        **kwargs: base layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> scores = np.array([[[[0.1, 0.9, 0.5]]]], "float32")
+    >>> ChannelArgmax()(scores).tolist(), ChannelArgmax(1)(scores).tolist()
+    ([[[1]]], [[[2]]])
+    """
+
+    def __init__(self, excluded_channel=None, **kwargs):
+        super().__init__(**kwargs)
+        self.excluded_channel = excluded_channel
+
+    def call(self, scores):
+        if self.excluded_channel is not None:
+            channels = keras.ops.shape(scores)[-1]
+            excluded = keras.ops.one_hot(
+                self.excluded_channel, channels, dtype="bool"
+            )
+            scores = keras.ops.where(excluded, -np.inf, scores)
+        return keras.ops.cast(keras.ops.argmax(scores, axis=-1), "int32")
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config["excluded_channel"] = self.excluded_channel
+        return config
+
+
 class CompiledForward:
-    """Raw tiles in, numpy logits out, through a compiled network.
+    """Raw tiles in, numpy logits (or class channels) out, compiled.
 
     Args:
         model: the task (its `preprocessor` is applied eagerly).
@@ -107,11 +152,46 @@ class CompiledForward:
         self.network = network
         self.preprocessor = None
         self.align_corners = getattr(model, "align_corners", True)
+        # `False` for stride-4 logits (`upsample_output=False`).
+        self.full_size_logits = getattr(model, "upsample_output", True)
+        self.num_channels = network.outputs[0].shape[-1]
+        self._channel_networks = {}
 
-    def __call__(self, tiles, training=False):
+    def _inputs(self, tiles):
         preprocessor = getattr(self.model(), "preprocessor", None)
         inputs = tiles if preprocessor is None else preprocessor(tiles)
-        return self.network.predict_on_batch(keras.ops.convert_to_numpy(inputs))
+        return keras.ops.convert_to_numpy(inputs)
+
+    def __call__(self, tiles, training=False):
+        return self.network.predict_on_batch(self._inputs(tiles))
+
+    def channels(self, tiles, excluded_channel=None):
+        """The winning channel of every pixel, at the tiles' size.
+
+        One compiled call: the network, the bilinear resize of stride-4
+        logits (the resize `predict_segmentation` applies to them) and the
+        argmax.
+
+        Args:
+            tiles: raw `(b, h, w, 3)` pixels.
+            excluded_channel: a channel that never wins, or `None`.
+
+        Returns:
+            `int32` numpy channel indices `(b, h, w)`.
+        """
+        network = self._channel_networks.get(excluded_channel)
+        if network is None:
+            inputs = self.network.inputs[0]
+            scores = self.network.outputs[0]
+            if not self.full_size_logits:
+                scores = ResizeLike(align_corners=self.align_corners)(
+                    [scores, inputs]
+                )
+            network = keras.Model(
+                inputs, ChannelArgmax(excluded_channel)(scores)
+            )
+            self._channel_networks[excluded_channel] = network
+        return np.asarray(network.predict_on_batch(self._inputs(tiles)))
 
 
 def inference_forward(

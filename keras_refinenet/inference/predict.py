@@ -382,34 +382,75 @@ def label_map(
     >>> label_map(scores, void="exclude", void_channel=2).tolist()
     [1, 0]
     """
+    void_channel = _checked_void_channel(
+        void, void_channel, model, probabilities.shape[-1]
+    )
+    scores = np.asarray(probabilities)
+    if void_channel is not None and void == VOID_EXCLUDED:
+        scores = scores.copy()
+        scores[..., void_channel] = -np.inf
+    _check_label_values(label_values, probabilities.shape[-1])
+    return _channel_labels(
+        np.argmax(scores, axis=-1), void_channel, label_values
+    )
+
+
+def _checked_void_channel(void, void_channel, model, num_channels):
+    """`void_channel` (or `model`'s) after checking it and `void`."""
     if void not in VOID_RULES:
         raise ValueError(
             f"`void` must be one of {VOID_RULES}. Received: void={void!r}"
         )
     if void_channel is None:
         void_channel = getattr(model, "void_channel", None)
-    num_channels = probabilities.shape[-1]
     if void_channel is not None and not 0 <= void_channel < num_channels:
         raise ValueError(
             f"`void_channel` must index one of the {num_channels} channels. "
             f"Received: void_channel={void_channel!r}"
         )
-    scores = np.asarray(probabilities)
-    if void_channel is not None and void == VOID_EXCLUDED:
-        scores = scores.copy()
-        scores[..., void_channel] = -np.inf
-    channels = np.argmax(scores, axis=-1)
+    return void_channel
+
+
+def _check_label_values(label_values, num_channels):
+    if label_values is not None and len(label_values) != num_channels:
+        raise ValueError(
+            f"`label_values` needs one value per channel ({num_channels})."
+            f" Received: {len(label_values)} label values"
+        )
+
+
+def _channel_labels(channels, void_channel, label_values):
+    """Labels of the winning `channels`: label values, or ids with void 255."""
     if label_values is not None:
-        if len(label_values) != num_channels:
-            raise ValueError(
-                f"`label_values` needs one value per channel ({num_channels})."
-                f" Received: {len(label_values)} label values"
-            )
         return np.asarray(label_values, np.int32)[channels]
     labels = channels.astype(np.int32)
     if void_channel is not None:
         labels[channels == void_channel] = IGNORE_LABEL
     return labels
+
+
+def _single_view(forward, images, tile_size, scales, flip):
+    """Whether each image is one network view (no tiles, scales, flips)."""
+    _, height, width, _ = images.shape
+    return (
+        hasattr(forward, "channels")
+        and scales == (1.0,)
+        and not flip
+        and height <= tile_size[0]
+        and width <= tile_size[1]
+    )
+
+
+def _single_view_labels(forward, images, batch, void, void_channel, labels):
+    """Labels of whole images, argmax taken in the compiled network."""
+    excluded = void_channel if void == VOID_EXCLUDED else None
+    channels = np.concatenate(
+        [
+            forward.channels(images[start : start + batch], excluded)
+            for start in range(0, len(images), batch)
+        ]
+    )
+    return _channel_labels(channels, void_channel, labels)
 
 
 def predict_segmentation(
@@ -496,6 +537,22 @@ def predict_segmentation(
 
     forward = inference_forward(model, precision, fold_batchnorm)
     groups, structure = _split_input(images, MIN_IMAGE_SIZE)
+    labels = model.label_values if map_labels else None
+    if not return_probabilities and all(
+        _single_view(forward, group, tile_size, scales, flip)
+        for group in groups
+    ):
+        void_channel = _checked_void_channel(
+            void, void_channel, model, forward.num_channels
+        )
+        _check_label_values(labels, forward.num_channels)
+        class_ids = [
+            _single_view_labels(
+                forward, group, batch_size, void, void_channel, labels
+            )
+            for group in groups
+        ]
+        return _unsplit(class_ids, structure)
     probabilities = [
         _predict_group(
             forward, group, scales, tile_size, tile_overlap, flip, batch_size
@@ -503,22 +560,19 @@ def predict_segmentation(
         for group in groups
     ]
     class_ids = [
-        label_map(
-            p,
-            void,
-            void_channel,
-            model.label_values if map_labels else None,
-            model,
-        )
-        for p in probabilities
+        label_map(p, void, void_channel, labels, model) for p in probabilities
     ]
-    if structure == "single":
-        class_ids, probabilities = class_ids[0][0], probabilities[0][0]
-    elif structure == "batch":
-        class_ids, probabilities = class_ids[0], probabilities[0]
-    else:
-        class_ids = [ids[0] for ids in class_ids]
-        probabilities = [p[0] for p in probabilities]
     if return_probabilities:
-        return class_ids, probabilities
-    return class_ids
+        return _unsplit(class_ids, structure), _unsplit(
+            probabilities, structure
+        )
+    return _unsplit(class_ids, structure)
+
+
+def _unsplit(arrays, structure):
+    """The per-group arrays back in the structure of the input."""
+    if structure == "single":
+        return arrays[0][0]
+    if structure == "batch":
+        return arrays[0]
+    return [array[0] for array in arrays]

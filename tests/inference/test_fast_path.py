@@ -123,3 +123,72 @@ def test_bfloat16_argmax_agrees_on_a_trained_demo_model():
     agreement = np.mean(float32 == bfloat16)
     print(f"bfloat16 argmax agreement: {agreement:.5f}")
     assert agreement >= MIN_ARGMAX_AGREEMENT
+
+
+def numpy_bilinear_align_corners(array, size):
+    """Bilinear resize of `(b, h, w, c)` with corners aligned, in numpy."""
+
+    def axis_weights(source, target):
+        position = np.linspace(0.0, source - 1.0, target)
+        low = np.floor(position).astype(int)
+        high = np.minimum(low + 1, source - 1)
+        return low, high, (position - low)[:, None]
+
+    top, bottom, row = axis_weights(array.shape[1], size[0])
+    left, right, column = axis_weights(array.shape[2], size[1])
+    rows = (
+        array[:, top] * (1 - row[None, :, :, None])
+        + array[:, bottom] * row[None, :, :, None]
+    )
+    return (
+        rows[:, :, left] * (1 - column[None, None])
+        + rows[:, :, right] * column[None, None]
+    )
+
+
+@pytest.mark.parametrize("upsample_output", [True, False])
+def test_single_view_labels_are_the_argmax_of_the_logits(
+    images, upsample_output
+):
+    keras.utils.set_random_seed(5)
+    model = tiny_refinenet(num_classes=4, upsample_output=upsample_output)
+    logits = np.asarray(model(model.preprocess(images), training=False))
+    if not upsample_output:
+        assert logits.shape[1:3] == (16, 20)
+        logits = numpy_bilinear_align_corners(logits, images.shape[1:3])
+    labels = predict_segmentation(model, images, fold_batchnorm=False)
+    assert labels.dtype == np.int32
+    # Pixels whose two best classes are closer than float32 round-off may
+    # go either way.
+    ordered = np.sort(logits, axis=-1)
+    clear = ordered[..., -1] - ordered[..., -2] > 1e-4 * np.abs(logits).max()
+    assert clear.mean() > 0.9
+    np.testing.assert_array_equal(
+        labels[clear], np.argmax(logits, axis=-1)[clear]
+    )
+    # The probability path (tiles, softmax on the host) agrees.
+    through_probabilities, _ = predict_segmentation(
+        model, images, fold_batchnorm=False, return_probabilities=True
+    )
+    np.testing.assert_array_equal(labels[clear], through_probabilities[clear])
+
+
+def test_single_view_void_rules_and_label_values(images):
+    keras.utils.set_random_seed(6)
+    model = tiny_refinenet(
+        num_classes=3, void_channel=2, label_values=[7, 9, 255]
+    )
+    logits = np.asarray(model(model.preprocess(images), training=False))
+    winners = np.argmax(logits, axis=-1)
+    assert (winners == 2).any() and (winners != 2).any()
+    as_label = predict_segmentation(model, images)
+    expected = np.where(winners == 2, 255, winners)
+    np.testing.assert_array_equal(as_label, expected)
+    excluded = predict_segmentation(model, images, void="exclude")
+    np.testing.assert_array_equal(excluded, np.argmax(logits[..., :2], axis=-1))
+    mapped = predict_segmentation(model, images, map_labels=True)
+    np.testing.assert_array_equal(mapped, np.array([7, 9, 255])[winners])
+    single = predict_segmentation(model, images[0], void="exclude")
+    np.testing.assert_array_equal(single, excluded[0])
+    with pytest.raises(ValueError, match="Received: void_channel=5"):
+        predict_segmentation(model, images, void_channel=5)
