@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_refinenet import RefineNet, resnet_backbone
+from keras_refinenet import RefineNet, resnet_backbone, tiny_refinenet
 from keras_refinenet.models.refinenet.refinenet_image_converter import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -222,3 +222,19 @@ def test_compiled_model_round_trip_restores_training_state(
     assert type(restored.optimizer) is type(model.optimizer)
     assert int(restored.optimizer.iterations) == 1
     restored.fit(images, labels, epochs=1, verbose=0)
+
+
+def test_predict_on_arrays_matches_the_direct_call():
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(2)
+    model = tiny_refinenet(num_classes=3)
+    images = (
+        np.random.default_rng(4).uniform(0, 255, (5, 40, 48, 3)).astype("f4")
+    )
+    expected = np.asarray(model(model.preprocess(images), training=False))
+    for batch_size in (None, 2):
+        outputs = model.predict(images, batch_size=batch_size, verbose=0)
+        np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+    tensor = model.predict(tf.constant(images), verbose=0)
+    np.testing.assert_allclose(tensor, expected, rtol=1e-5, atol=1e-5)
