@@ -24,6 +24,10 @@ VOID_RULES = (VOID_AS_LABEL, VOID_EXCLUDED)
 DIRECT_CONV = "direct"
 WINOGRAD_CONV = "winograd"
 DECODER_CONVS = (DIRECT_CONV, WINOGRAD_CONV)
+# `predict_segmentation` and the CLI pick the fastest exact one by default
+# (`inference.fast_path.fastest_decoder_conv`).
+AUTO_DECODER_CONV = "auto"
+INFERENCE_DECODER_CONVS = (AUTO_DECODER_CONV, *DECODER_CONVS)
 # Inference precisions of `predict_segmentation` and the CLI; bfloat16
 # (mixed: bfloat16 compute, float32 logits) only when asked.
 INFERENCE_PRECISIONS = ("float32", "bfloat16")

@@ -12,9 +12,9 @@ import sys
 
 from keras_refinenet.cli.main import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 from keras_refinenet.constants import (
-    DECODER_CONVS,
+    AUTO_DECODER_CONV,
     DEFAULT_INFERENCE_PRECISION,
-    DIRECT_CONV,
+    INFERENCE_DECODER_CONVS,
     INFERENCE_PRECISIONS,
     VOID_AS_LABEL,
     VOID_RULES,
@@ -108,9 +108,11 @@ def add_parser(subparsers):
     )
     parser.add_argument(
         "--decoder-conv",
-        choices=DECODER_CONVS,
-        default=DIRECT_CONV,
-        help="decoder 3x3 convolutions: direct or Winograd F(4x4, 3x3)",
+        choices=INFERENCE_DECODER_CONVS,
+        default=AUTO_DECODER_CONV,
+        help="decoder 3x3 convolutions: direct, Winograd F(4x4, 3x3), or "
+        "auto (the fastest exact one: Winograd for float32 views of at "
+        "least 256x512 pixels on a CPU)",
     )
     parser.set_defaults(func=run)
     return parser
@@ -132,6 +134,7 @@ def run(args):
         "batch_size": args.batch_size,
         "void": args.void,
         "precision": args.precision,
+        "decoder_conv": args.decoder_conv,
     }
     try:
         check_options(
@@ -142,9 +145,10 @@ def run(args):
         )
         paths = collect_images(args.images)
         names = visualize.output_names(paths, args.fmt)
-        model = RefineNet.from_preset(
-            args.preset, decoder_conv=args.decoder_conv
-        )
+        overrides = {}
+        if args.decoder_conv != AUTO_DECODER_CONV:
+            overrides["decoder_conv"] = args.decoder_conv
+        model = RefineNet.from_preset(args.preset, **overrides)
         visualize.check_output_format(args.fmt, model.num_classes)
     except (ValueError, FileNotFoundError, PresetWeightsNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

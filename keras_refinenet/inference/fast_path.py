@@ -16,6 +16,12 @@ import weakref
 import keras
 import numpy as np
 
+from keras_refinenet.constants import (
+    AUTO_DECODER_CONV,
+    DIRECT_CONV,
+    INFERENCE_DECODER_CONVS,
+    WINOGRAD_CONV,
+)
 from keras_refinenet.constants import INFERENCE_PRECISIONS as PRECISIONS
 from keras_refinenet.inference.fold import fold_batch_normalization
 from keras_refinenet.layers.resize import ResizeLike
@@ -26,6 +32,10 @@ PRECISION_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
 DEFAULT_FOLD_BATCHNORM = True
 _NETWORKS = weakref.WeakKeyDictionary()
 FINGERPRINT_KEY = "fingerprint"
+# The smallest view measured faster with the Winograd decoder (256x512:
+# 2.3x on an Intel Xeon, 1.25x at 512x1024 on an AMD EPYC; see
+# `benchmarks/README.md`); smaller views keep the model's convolutions.
+WINOGRAD_MIN_PIXELS = 256 * 512
 
 
 def check_precision(precision):
@@ -37,17 +47,115 @@ def check_precision(precision):
         )
 
 
-def with_precision(model, precision):
-    """A copy of the task `model` whose every layer computes in `precision`.
+def check_decoder_conv(decoder_conv):
+    """Raises a `ValueError` unless `decoder_conv` is an inference choice."""
+    if decoder_conv not in INFERENCE_DECODER_CONVS:
+        raise ValueError(
+            f"`decoder_conv` must be one of {INFERENCE_DECODER_CONVS}. "
+            f"Received: decoder_conv={decoder_conv!r}"
+        )
 
-    `"float32"` on a float32 model returns `model` itself; otherwise the
-    task is rebuilt from its config with the policy (`"mixed_bfloat16"`
-    for `"bfloat16"`: bfloat16 compute, float32 weights and logits) on the
-    backbone, image encoder included, and gets `model`'s weights.
+
+def _accelerator_present():
+    """Whether the backend computes on a GPU or another accelerator."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() != "cpu"
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
+def fastest_decoder_conv(model, precision=None, view_pixels=None):
+    """The decoder convolution `predict_segmentation` uses by default.
+
+    The Winograd decoder (exact to float32 round-off, 3e-6 relative on
+    RefineNet-101) for float32 on a CPU with views of at least
+    `WINOGRAD_MIN_PIXELS` pixels; otherwise the model's own. bfloat16
+    keeps direct convolutions: the Winograd layer computes in float32 and
+    measured slower there.
+
+    Args:
+        model: a RefineNet task.
+        precision: `None` (the model's policy), `"float32"` or
+            `"bfloat16"`.
+        view_pixels: pixels of the largest view the network sees, or
+            `None` if unknown.
+
+    Returns:
+        `"direct"` or `"winograd"`.
+
+    Example:
+
+    >>> from keras_refinenet import tiny_refinenet
+    >>> model = tiny_refinenet()
+    >>> fastest_decoder_conv(model, "float32", 64 * 64)
+    'direct'
+    >>> fastest_decoder_conv(model, "bfloat16", 1024 * 2048)
+    'direct'
+    """
+    if precision is not None:
+        check_precision(precision)
+    own = getattr(getattr(model, "backbone", None), "decoder_conv", None)
+    own = own or DIRECT_CONV
+    compute = keras.dtype_policies.get(
+        PRECISION_POLICIES[precision] if precision else model.dtype_policy
+    ).compute_dtype
+    if (
+        compute == "float32"
+        and view_pixels is not None
+        and view_pixels >= WINOGRAD_MIN_PIXELS
+        and not _accelerator_present()
+    ):
+        return WINOGRAD_CONV
+    return own
+
+
+def resolve_decoder_conv(model, decoder_conv, precision, view_pixels):
+    """`decoder_conv` with `"auto"` replaced by `fastest_decoder_conv`.
+
+    Args:
+        model: a RefineNet task or any callable (then `None`).
+        decoder_conv: one of `INFERENCE_DECODER_CONVS`.
+        precision: see `fastest_decoder_conv`.
+        view_pixels: see `fastest_decoder_conv`.
+
+    Returns:
+        `"direct"`, `"winograd"`, or `None` for callables.
+    """
+    check_decoder_conv(decoder_conv)
+    if not isinstance(model, keras.Model) or not hasattr(model, "backbone"):
+        return None
+    if decoder_conv == AUTO_DECODER_CONV:
+        return fastest_decoder_conv(model, precision, view_pixels)
+    return decoder_conv
+
+
+def with_precision(model, precision, decoder_conv=None):
+    """A copy of the task `model` computing in `precision` (and
+    `decoder_conv`).
+
+    `"float32"` on a float32 model with the same decoder returns `model`
+    itself; otherwise the task is rebuilt from its config with the policy
+    (`"mixed_bfloat16"` for `"bfloat16"`: bfloat16 compute, float32
+    weights and logits) on the backbone, image encoder included, and the
+    decoder convolution, and gets `model`'s weights (the Winograd layers
+    keep the direct ones' weights).
 
     Args:
         model: a keras-hub task with a `backbone` (e.g. `RefineNet`).
-        precision: one of `PRECISIONS`.
+        precision: one of `PRECISIONS`, or `None` to keep the model's
+            policy.
+        decoder_conv: `None` (the model's own), `"direct"` or
+            `"winograd"`.
 
     Returns:
         The model in that precision.
@@ -59,15 +167,22 @@ def with_precision(model, precision):
     >>> model.backbone.image_encoder.layers[-1].dtype_policy.name
     'mixed_bfloat16'
     """
-    check_precision(precision)
-    policy = PRECISION_POLICIES[precision]
-    if model.dtype_policy.name == policy:
+    if precision is None:
+        policy = model.dtype_policy.name
+    else:
+        check_precision(precision)
+        policy = PRECISION_POLICIES[precision]
+    own = getattr(model.backbone, "decoder_conv", DIRECT_CONV)
+    decoder_conv = decoder_conv or own
+    if model.dtype_policy.name == policy and decoder_conv == own:
         return model
     config = model.get_config()
     backbone = config["backbone"]["config"]
-    backbone["dtype"] = keras.dtype_policies.serialize(
-        keras.dtype_policies.get(policy)
-    )
+    if precision is not None:
+        backbone["dtype"] = keras.dtype_policies.serialize(
+            keras.dtype_policies.get(policy)
+        )
+    backbone["decoder_conv"] = decoder_conv
     copy = type(model).from_config(config)
     copy.set_weights(model.get_weights())
     return copy
@@ -195,7 +310,10 @@ class CompiledForward:
 
 
 def inference_forward(
-    model, precision=None, fold_batchnorm=DEFAULT_FOLD_BATCHNORM
+    model,
+    precision=None,
+    fold_batchnorm=DEFAULT_FOLD_BATCHNORM,
+    decoder_conv=None,
 ):
     """The compiled forward pass `predict_segmentation` runs on `model`.
 
@@ -208,6 +326,8 @@ def inference_forward(
             `"bfloat16"` (`with_precision`).
         fold_batchnorm: fold BatchNorm into the preceding convolutions
             (`fold_batch_normalization`).
+        decoder_conv: `None` (the model's own), `"direct"` or
+            `"winograd"`.
 
     Returns:
         A callable `forward(raw_tiles, training=False) -> logits` with the
@@ -229,15 +349,18 @@ def inference_forward(
         model.dtype_policy.name == PRECISION_POLICIES[precision]
     ):
         precision = None
-    copies = fold_batchnorm or precision is not None
+    if decoder_conv == getattr(model.backbone, "decoder_conv", DIRECT_CONV):
+        decoder_conv = None
+    rebuilt = precision is not None or decoder_conv is not None
     cache = _NETWORKS.setdefault(model, {})
+    copies = fold_batchnorm or rebuilt
     fingerprint = _fingerprint(model, cache) if copies else None
-    key = (precision, bool(fold_batchnorm))
+    key = (precision, bool(fold_batchnorm), decoder_conv)
     cached = cache.get(key)
     if cached is None or cached[0] != fingerprint:
-        network = (
-            model if precision is None else with_precision(model, precision)
-        )
+        network = model
+        if rebuilt:
+            network = with_precision(model, precision, decoder_conv)
         if fold_batchnorm:
             network = fold_batch_normalization(network)
         else:

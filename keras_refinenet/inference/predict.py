@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from keras_refinenet.constants import (
+    AUTO_DECODER_CONV,
     GRAYSCALE_CHANNELS,
     IGNORE_LABEL,
     MAX_PIXEL_VALUE,
@@ -429,6 +430,20 @@ def _channel_labels(channels, void_channel, label_values):
     return labels
 
 
+def _largest_view(groups, scales, tile_size):
+    """Pixels of the largest tile or scaled image the network sees."""
+    largest = 0
+    for group in groups:
+        _, height, width, _ = group.shape
+        for scale in scales:
+            size = _scaled_size(height, width, scale, MIN_IMAGE_SIZE)
+            largest = max(
+                largest,
+                min(size[0], tile_size[0]) * min(size[1], tile_size[1]),
+            )
+    return largest
+
+
 def _single_view(forward, images, tile_size, scales, flip):
     """Whether each image is one network view (no tiles, scales, flips)."""
     _, height, width, _ = images.shape
@@ -468,6 +483,7 @@ def predict_segmentation(
     map_labels=False,
     precision=None,
     fold_batchnorm=True,
+    decoder_conv=AUTO_DECODER_CONV,
 ):
     """Class-id maps (and optionally probabilities) at the original size.
 
@@ -514,6 +530,12 @@ def predict_segmentation(
             `keras_refinenet.inference.fast_path`).
         fold_batchnorm: run a copy of the network with BatchNorm folded
             into the preceding convolutions (float32 round-off only).
+        decoder_conv: `"auto"` (the fastest exact one: the Winograd
+            decoder for float32 views of at least 256x512 pixels on a CPU,
+            see `keras_refinenet.inference.fast_path.fastest_decoder_conv`),
+            `"direct"` or `"winograd"`: how a copy of the network computes
+            the decoder's 3x3 convolutions (same weights; float32
+            round-off only).
 
     Returns:
         `int32` class ids `(h, w)` for one image, `(b, h, w)` for a batch,
@@ -533,10 +555,16 @@ def predict_segmentation(
     tile_size, scales = check_options(
         tile_size, tile_overlap, scales, batch_size
     )
-    from keras_refinenet.inference.fast_path import inference_forward
+    from keras_refinenet.inference.fast_path import (
+        inference_forward,
+        resolve_decoder_conv,
+    )
 
-    forward = inference_forward(model, precision, fold_batchnorm)
     groups, structure = _split_input(images, MIN_IMAGE_SIZE)
+    decoder_conv = resolve_decoder_conv(
+        model, decoder_conv, precision, _largest_view(groups, scales, tile_size)
+    )
+    forward = inference_forward(model, precision, fold_batchnorm, decoder_conv)
     labels = model.label_values if map_labels else None
     if not return_probabilities and all(
         _single_view(forward, group, tile_size, scales, flip)

@@ -2,13 +2,13 @@
 
 import argparse
 
-import pytest
-
 from keras_refinenet.cli.main import build_parser
 from keras_refinenet.constants import (
+    AUTO_DECODER_CONV,
     DECODER_CONVS,
     DEFAULT_INFERENCE_PRECISION,
     DIRECT_CONV,
+    INFERENCE_DECODER_CONVS,
     INFERENCE_PRECISIONS,
 )
 
@@ -33,8 +33,15 @@ def test_predict_precision_defaults_to_float32():
     assert option.default == DEFAULT_INFERENCE_PRECISION == "float32"
 
 
-@pytest.mark.parametrize("command", ["predict", "export"])
-def test_decoder_conv_choices(command):
-    option = _options(command)["decoder_conv"]
+def test_predict_decoder_conv_defaults_to_the_fastest_exact_one():
+    option = _options("predict")["decoder_conv"]
+    assert tuple(option.choices) == INFERENCE_DECODER_CONVS
+    assert option.default == AUTO_DECODER_CONV == "auto"
+
+
+def test_export_decoder_conv_defaults_to_direct():
+    # A SavedModel may be served on a GPU, where the direct convolution is
+    # cuDNN's.
+    option = _options("export")["decoder_conv"]
     assert tuple(option.choices) == DECODER_CONVS
     assert option.default == DIRECT_CONV

@@ -192,3 +192,39 @@ def test_single_view_void_rules_and_label_values(images):
     np.testing.assert_array_equal(single, excluded[0])
     with pytest.raises(ValueError, match="Received: void_channel=5"):
         predict_segmentation(model, images, void_channel=5)
+
+
+def test_fastest_decoder_conv_rules(model):
+    from keras_refinenet.inference.fast_path import (
+        WINOGRAD_MIN_PIXELS,
+        fastest_decoder_conv,
+        resolve_decoder_conv,
+    )
+
+    assert WINOGRAD_MIN_PIXELS == 256 * 512
+    large, small = WINOGRAD_MIN_PIXELS, WINOGRAD_MIN_PIXELS - 1
+    assert fastest_decoder_conv(model, None, large) == "winograd"
+    assert fastest_decoder_conv(model, "float32", small) == "direct"
+    assert fastest_decoder_conv(model, "bfloat16", large) == "direct"
+    assert fastest_decoder_conv(model, None, None) == "direct"
+    assert resolve_decoder_conv(model, "direct", None, large) == "direct"
+    assert resolve_decoder_conv(len, "auto", None, large) is None
+    with pytest.raises(ValueError, match="Received: decoder_conv='fast'"):
+        resolve_decoder_conv(model, "fast", None, large)
+
+
+def test_winograd_copy_matches_the_direct_model(model, images):
+    from keras_refinenet.layers.winograd_conv import WinogradConv2D
+
+    forward = inference_forward(model, decoder_conv="winograd")
+    kinds = {type(layer) for layer in forward.network._flatten_layers()}
+    assert WinogradConv2D in kinds
+    expected = np.asarray(model(model.preprocess(images), training=False))
+    assert relative_error(forward(images), expected) < RELATIVE_TOLERANCE
+    _, direct = predict_segmentation(
+        model, images, return_probabilities=True, decoder_conv="direct"
+    )
+    _, winograd = predict_segmentation(
+        model, images, return_probabilities=True, decoder_conv="winograd"
+    )
+    assert relative_error(winograd, direct) < RELATIVE_TOLERANCE
