@@ -54,15 +54,17 @@ def keras_variants(name, height, width, precision):
     for key, value in outputs.items():
         error = np.max(np.abs(value - reference)) / np.max(np.abs(reference))
         print(f"  {key}: max |diff| / max |direct| = {error:.1e}")
-    variants[f"keras model.predict {label} direct"] = lambda: direct.predict(
-        pixels, verbose=0
-    )
-    if precision == "float32":
-        for conv, model in (("direct", direct), ("winograd", winograd)):
-            key = f"keras predict_segmentation {label} {conv} fold"
-            variants[key] = lambda m=model: predict_segmentation(
-                m, pixels, batch_size=1
-            )
+    for conv, model in (("direct", direct), ("winograd", winograd)):
+        key = f"keras model.predict {label} {conv}"
+        variants[key] = lambda m=model: m.predict(pixels, verbose=0)
+    for conv in ("direct", "winograd"):
+        key = f"keras predict_segmentation {label} {conv} fold"
+        variants[key] = lambda c=conv: predict_segmentation(
+            direct, pixels, batch_size=1, decoder_conv=c
+        )
+    # What a user gets: the model as built, every default.
+    key = f"keras predict_segmentation {label} defaults"
+    variants[key] = lambda: predict_segmentation(direct, pixels)
     return variants
 
 

@@ -21,6 +21,7 @@ Example:
 """
 
 import argparse
+import functools
 import os
 import pathlib
 import platform
@@ -34,13 +35,16 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 
 # Lightest conversions first.
-FORMATS = ("litert", "onnx", "openvino", "litert-int8")
+FORMATS = ("litert", "onnx", "openvino", "openvino-bf16", "litert-int8")
 RUNTIME_NAMES = {
     "onnx": "ONNX Runtime",
     "litert": "LiteRT float32",
     "litert-int8": "LiteRT int8",
     "openvino": "OpenVINO float32",
+    "openvino-bf16": "OpenVINO bf16 hint",
 }
+# The OpenVINO export run with the CPU plugin's bfloat16 precision hint.
+OPENVINO_BF16 = "openvino-bf16"
 # Exports timed a second time with the Keras gather resizes, to show what
 # the native resize ops change.
 GATHER_FORMATS = ("onnx", "openvino")
@@ -80,6 +84,13 @@ def parse_args(argv=None):
         "--gather-resize", action="store_true", help=argparse.SUPPRESS
     )
     parser.add_argument("--logits-file", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--formats",
+        nargs="+",
+        default=list(FORMATS),
+        choices=FORMATS,
+        help="exports to time (default: all)",
+    )
     return parser.parse_args(argv)
 
 
@@ -119,6 +130,17 @@ def _images(args):
     return rng.integers(0, 256, (1, *args.size, 3), dtype=np.uint8)
 
 
+def _openvino_bf16_runner(path, threads):
+    import openvino
+
+    config = {"INFERENCE_PRECISION_HINT": "bf16"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    compiled = openvino.Core().compile_model(str(path), "CPU", config)
+    output = compiled.outputs[0]
+    return lambda images: compiled([images])[output]
+
+
 def export_main(args):
     """One export timed in its own process (converters need much memory)."""
     import gc
@@ -128,6 +150,9 @@ def export_main(args):
     from keras_refinenet.export.runtime_runner import RUNNERS
 
     format = args.export_only
+    bf16_hint = format == OPENVINO_BF16
+    if bf16_hint:
+        format = "openvino"
     options = {"native_resize": not args.gather_resize}
     if format == "litert-int8":
         options["num_calibration_images"] = CALIBRATION_IMAGES
@@ -139,6 +164,8 @@ def export_main(args):
         del model
         gc.collect()
         run = RUNNERS[format](path, args.threads)
+        if bf16_hint:
+            run = _openvino_bf16_runner(path, args.threads)
         seconds, _ = common.median_time(
             lambda: run(images), args.repeats, args.warmup
         )
@@ -192,11 +219,26 @@ def main(argv=None):
             forward(),
         )
         del frozen, forward
-    del model
-    exports = [(format, True) for format in FORMATS]
+    from keras_refinenet.inference.predict import predict_segmentation
+
+    segment = functools.partial(predict_segmentation, model, images)
+    seconds, _ = common.median_time(segment, args.repeats, args.warmup)
+    record("Keras predict_segmentation (defaults)", "-", seconds * 1000, None)
+    del model, segment
+    exports = [(format, True) for format in args.formats]
     if not args.no_gather_rows:
-        exports += [(format, False) for format in GATHER_FORMATS]
+        exports += [
+            (format, False)
+            for format in GATHER_FORMATS
+            if format in args.formats
+        ]
     base = [arg for arg in (argv or sys.argv[1:])]
+    if "--formats" in base:  # the children get one format each
+        start = base.index("--formats")
+        end = start + 1
+        while end < len(base) and not base[end].startswith("--"):
+            end += 1
+        del base[start:end]
     with tempfile.TemporaryDirectory() as folder:
         for format, native_resize in exports:
             logits_file = os.path.join(folder, f"{format}-{native_resize}.npy")
