@@ -238,3 +238,16 @@ def test_predict_on_arrays_matches_the_direct_call():
         np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
     tensor = model.predict(tf.constant(images), verbose=0)
     np.testing.assert_allclose(tensor, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_array_dataset_batches_without_autotuning():
+    from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
+        array_dataset,
+    )
+
+    images = np.arange(5 * 2 * 2 * 3, dtype="float32").reshape(5, 2, 2, 3)
+    dataset = array_dataset(images, 2)
+    assert dataset.options().autotune.enabled is False
+    batches = [np.asarray(batch) for batch in dataset]
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate(batches), images)

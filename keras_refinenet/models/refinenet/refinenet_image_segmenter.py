@@ -295,9 +295,11 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         """`keras.Model.predict` on raw pixels (the preprocessor applied).
 
         On TensorFlow, in-memory arrays are fed through `tf.data` batches
-        instead of keras-hub's grain pipeline, whose Python generator cost
-        RefineNet-101 about 13% at 512x1024 (see `benchmarks/README.md`);
-        the outputs are the same.
+        with autotuning off instead of keras-hub's grain pipeline: the
+        tf.data autotuner took a core from the network (Light-Weight
+        RefineNet-101 at 512x1024 on 2 cores: 1.29 s per call against
+        0.74 s with it off; see `benchmarks/README.md`). The outputs are
+        the same.
 
         Args:
             x: raw 0..255 images `(B, H, W, 3)`, or a dataset.
@@ -308,11 +310,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
             The logits as a numpy array.
         """
         if keras.backend.backend() == "tensorflow" and _is_array(x):
-            import tensorflow as tf
-
-            x = tf.data.Dataset.from_tensor_slices(x).batch(
-                batch_size or DEFAULT_PREDICT_BATCH_SIZE
-            )
+            x = array_dataset(x, batch_size or DEFAULT_PREDICT_BATCH_SIZE)
             batch_size = None
         return super().predict(x=x, batch_size=batch_size, **kwargs)
 
@@ -439,6 +437,28 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         from keras_refinenet.inference.predict import predict_segmentation
 
         return predict_segmentation(self, images, **kwargs)
+
+
+def array_dataset(images, batch_size):
+    """`images` as `tf.data` batches with autotuning off (for `predict`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> dataset = array_dataset(np.zeros((3, 4, 4, 3)), 2)
+    >>> [len(batch) for batch in dataset], dataset.options().autotune.enabled
+    ([2, 1], False)
+    """
+    # tf.data on purpose: it is the input pipeline of Keras's TF trainer.
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return (
+        tf.data.Dataset.from_tensor_slices(images)
+        .batch(batch_size)
+        .with_options(options)
+    )
 
 
 def _is_array(x):
