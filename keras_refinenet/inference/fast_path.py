@@ -3,7 +3,8 @@ chosen precision, with BatchNorm folded into the convolutions.
 
 `inference_forward(model)` returns a callable mapping raw 0..255 tiles to
 numpy logits through Keras's compiled predict function
-(`predict_on_batch`), so repeated calls cost the graph alone. Networks
+(`predict_on_batch`, traced with `native_resize` on TensorFlow), so
+repeated calls cost the graph alone. Networks
 that copy weights (folded BatchNorm, another precision) are cached per
 model and rebuilt when the model's weights change. For a single view
 (no tiling, scales or flips), `CompiledForward.channels` returns the class
@@ -24,7 +25,7 @@ from keras_refinenet.constants import (
 )
 from keras_refinenet.constants import INFERENCE_PRECISIONS as PRECISIONS
 from keras_refinenet.inference.fold import fold_batch_normalization
-from keras_refinenet.layers.resize import ResizeLike
+from keras_refinenet.layers.resize import ResizeLike, native_resize
 
 FLOAT32, BFLOAT16 = PRECISIONS
 PRECISION_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
@@ -277,8 +278,14 @@ class CompiledForward:
         inputs = tiles if preprocessor is None else preprocessor(tiles)
         return keras.ops.convert_to_numpy(inputs)
 
+    def _predict(self, network, tiles):
+        # TensorFlow's own bilinear op (float32 round-off from the gathers)
+        # when the compiled function is traced.
+        with native_resize(keras.backend.backend() == "tensorflow"):
+            return network.predict_on_batch(self._inputs(tiles))
+
     def __call__(self, tiles, training=False):
-        return self.network.predict_on_batch(self._inputs(tiles))
+        return self._predict(self.network, tiles)
 
     def channels(self, tiles, excluded_channel=None):
         """The winning channel of every pixel, at the tiles' size.
@@ -306,7 +313,7 @@ class CompiledForward:
                 inputs, ChannelArgmax(excluded_channel)(scores)
             )
             self._channel_networks[excluded_channel] = network
-        return np.asarray(network.predict_on_batch(self._inputs(tiles)))
+        return np.asarray(self._predict(network, tiles))
 
 
 def inference_forward(
