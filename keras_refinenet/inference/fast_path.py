@@ -12,6 +12,7 @@ channel of every pixel from one compiled call that also resizes the logits
 and takes the argmax, so no full-size probabilities reach the host.
 """
 
+import functools
 import weakref
 
 import keras
@@ -57,8 +58,10 @@ def check_decoder_conv(decoder_conv):
         )
 
 
+@functools.cache
 def _accelerator_present():
-    """Whether the backend computes on a GPU or another accelerator."""
+    """Whether the backend computes on a GPU or another accelerator (asked
+    once per process: devices do not come and go)."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
