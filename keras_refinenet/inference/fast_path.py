@@ -231,8 +231,8 @@ class ChannelArgmax(keras.layers.Layer):
 
     >>> import numpy as np
     >>> scores = np.array([[[[0.1, 0.9, 0.5]]]], "float32")
-    >>> ChannelArgmax()(scores).tolist(), ChannelArgmax(1)(scores).tolist()
-    ([[[1]]], [[[2]]])
+    >>> [np.asarray(ChannelArgmax(c)(scores)).tolist() for c in (None, 1)]
+    [[[[1]]], [[[2]]]]
     """
 
     def __init__(self, excluded_channel=None, **kwargs):
