@@ -106,7 +106,11 @@ def bf16_supported():
 
 
 def build_keras_model(
-    name, upsample_output=False, dtype=None, decoder_conv="direct"
+    name,
+    upsample_output=False,
+    dtype=None,
+    decoder_conv="direct",
+    **task_arguments,
 ):
     """A randomly initialised Keras RefineNet of benchmark model `name`."""
     from keras_refinenet.models.encoders import resnet_backbone
@@ -131,6 +135,7 @@ def build_keras_model(
         dtype=dtype,
         decoder_conv=decoder_conv,
         **decoder,
+        **task_arguments,
     )
 
 

@@ -28,7 +28,10 @@ def keras_variants(name, height, width, precision):
     import tensorflow as tf
 
     from keras_refinenet.inference.fast_path import with_precision
-    from keras_refinenet.inference.fold import fold_batch_normalization
+    from keras_refinenet.inference.fold import (
+        fold_batch_normalization,
+        inference_network,
+    )
     from keras_refinenet.inference.predict import predict_segmentation
 
     direct = common.build_keras_model(name)
@@ -50,13 +53,26 @@ def keras_variants(name, height, width, precision):
             key = f"keras graph {label} {conv}{' fold' if fold else ''}"
             variants[key] = lambda s=step: s(images).numpy()
             outputs[key] = step(images).numpy()
+    if precision == "float32":
+        # What `predict_segmentation` and `model.predict` run by default.
+        network = inference_network(direct, winograd=True)
+        step = tf.function(lambda x, n=network: n(x, training=False))
+        key = f"keras graph {label} all-3x3 winograd fold"
+        variants[key] = lambda s=step: s(images).numpy()
+        outputs[key] = step(images).numpy()
     reference = outputs[f"keras graph {label} direct"]
     for key, value in outputs.items():
         error = np.max(np.abs(value - reference)) / np.max(np.abs(reference))
         print(f"  {key}: max |diff| / max |direct| = {error:.1e}")
     for conv, model in (("direct", direct), ("winograd", winograd)):
-        key = f"keras model.predict {label} {conv}"
+        key = f"keras model.predict {label} {conv} model, defaults"
         variants[key] = lambda m=model: m.predict(pixels, verbose=0)
+    exact = common.build_keras_model(name, predict_decoder_conv="direct")
+    exact.set_weights(direct.get_weights())
+    if precision == "bfloat16":
+        exact = with_precision(exact, precision)
+    key = f"keras model.predict {label} predict_decoder_conv=direct"
+    variants[key] = lambda: exact.predict(pixels, verbose=0)
     for conv in ("direct", "winograd"):
         key = f"keras predict_segmentation {label} {conv} fold"
         variants[key] = lambda c=conv: predict_segmentation(

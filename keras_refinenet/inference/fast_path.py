@@ -25,7 +25,7 @@ from keras_refinenet.constants import (
     WINOGRAD_CONV,
 )
 from keras_refinenet.constants import INFERENCE_PRECISIONS as PRECISIONS
-from keras_refinenet.inference.fold import fold_batch_normalization
+from keras_refinenet.inference.fold import inference_network
 from keras_refinenet.layers.resize import ResizeLike, native_resize
 
 FLOAT32, BFLOAT16 = PRECISIONS
@@ -337,7 +337,9 @@ def inference_forward(
         fold_batchnorm: fold BatchNorm into the preceding convolutions
             (`fold_batch_normalization`).
         decoder_conv: `None` (the model's own), `"direct"` or
-            `"winograd"`.
+            `"winograd"`: every 3x3 stride-1 convolution, image encoder
+            included, as a `TransformedWinogradConv2D` (kernels
+            transformed once; `inference_network(..., winograd=True)`).
 
     Returns:
         A callable `forward(raw_tiles, training=False) -> logits` with the
@@ -359,20 +361,25 @@ def inference_forward(
         model.dtype_policy.name == PRECISION_POLICIES[precision]
     ):
         precision = None
-    if decoder_conv == getattr(model.backbone, "decoder_conv", DIRECT_CONV):
-        decoder_conv = None
-    rebuilt = precision is not None or decoder_conv is not None
+    own = getattr(model.backbone, "decoder_conv", DIRECT_CONV)
+    decoder_conv = decoder_conv or own
+    winograd = decoder_conv == WINOGRAD_CONV
+    # Only a Winograd model asked for direct convolutions is rebuilt.
+    direct_copy = decoder_conv == DIRECT_CONV and own != DIRECT_CONV
+    rebuilt = precision is not None or direct_copy
     cache = _NETWORKS.setdefault(model, {})
-    copies = fold_batchnorm or rebuilt
+    copies = fold_batchnorm or rebuilt or winograd
     fingerprint = _fingerprint(model, cache) if copies else None
     key = (precision, bool(fold_batchnorm), decoder_conv)
     cached = cache.get(key)
     if cached is None or cached[0] != fingerprint:
         network = model
         if rebuilt:
-            network = with_precision(model, precision, decoder_conv)
-        if fold_batchnorm:
-            network = fold_batch_normalization(network)
+            network = with_precision(
+                model, precision, DIRECT_CONV if direct_copy else None
+            )
+        if fold_batchnorm or winograd:
+            network = inference_network(network, fold_batchnorm, winograd)
         else:
             network = keras.Model(network.inputs, network.outputs)
         cached = (fingerprint, CompiledForward(model, network))

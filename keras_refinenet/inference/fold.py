@@ -6,7 +6,9 @@ computes, at inference, `scale * (conv(x) + bias - mean) + beta` with
 scaled per output channel and a new bias. `fold_batch_normalization`
 rebuilds a model's graph (nested functional models included) with every
 such pair replaced by that convolution; the other layers are shared with
-the original model.
+the original model. `inference_network(model, winograd=True)` also
+computes every 3x3 stride-1 convolution (image encoder and decoder) with a
+`TransformedWinogradConv2D`, its kernel transformed once.
 """
 
 import keras
@@ -14,6 +16,11 @@ import numpy as np
 
 # Keras has no public type for graph (functional) models.
 from keras.src.models.functional import Functional
+
+from keras_refinenet.layers.winograd_conv import (
+    TransformedWinogradConv2D,
+    is_winograd_eligible,
+)
 
 CHANNELS_LAST_AXES = (-1, 3)
 
@@ -44,12 +51,41 @@ def fold_batch_normalization(model):
     >>> [type(layer).__name__ for layer in folded.layers]
     ['InputLayer', 'Conv2D']
     """
+    return inference_network(model)
+
+
+def inference_network(model, fold_batchnorm=True, winograd=False):
+    """An inference copy of `model`'s graph with faster equivalent layers.
+
+    Args:
+        model: a functional Keras model (e.g. `RefineNet`).
+        fold_batchnorm: fold every `Conv2D -> BatchNormalization` pair
+            into one convolution (see `fold_batch_normalization`).
+        winograd: compute every 3x3, stride-1, 'same' convolution (image
+            encoder and decoder, folded ones included) with a
+            `TransformedWinogradConv2D` F(4x4, 3x3) whose kernel is
+            transformed once (exact to float32 round-off).
+
+    Returns:
+        A `keras.Model` with the same inputs and outputs; layers that are
+        not replaced are shared with `model`.
+
+    Example:
+
+    >>> import keras
+    >>> inputs = keras.Input((8, 8, 3))
+    >>> x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    >>> network = inference_network(keras.Model(inputs, x), winograd=True)
+    >>> [type(layer).__name__ for layer in network.layers]
+    ['InputLayer', 'TransformedWinogradConv2D']
+    """
     if not isinstance(model, Functional):
         raise ValueError(
-            "`fold_batch_normalization` needs a functional Keras model. "
+            "`inference_network` needs a functional Keras model. "
             f"Received: model={type(model).__name__}"
         )
-    return _fold(model, {})
+    options = {"fold_batchnorm": fold_batchnorm, "winograd": winograd}
+    return _fold(model, {}, options)
 
 
 def count_batch_normalizations(model):
@@ -123,7 +159,7 @@ def _foldable_convs(functional, nodes):
     return pairs
 
 
-def _folded_conv(conv, norm, input_shape):
+def _folded_conv(conv, norm, input_shape, winograd=False):
     """A new convolution computing `norm(conv(x))` at inference."""
     kernel = np.asarray(conv.kernel, "float64")
     channels = kernel.shape[-1]
@@ -133,24 +169,35 @@ def _folded_conv(conv, norm, input_shape):
     mean = np.asarray(norm.moving_mean, "float64")
     variance = np.asarray(norm.moving_variance, "float64")
     scale = gamma / np.sqrt(variance + norm.epsilon) * np.ones(channels)
+    kernel, bias = kernel * scale, (bias - mean) * scale + beta
+    if winograd and is_winograd_eligible(conv):
+        return TransformedWinogradConv2D.from_conv(
+            conv, input_shape, kernel=kernel, bias=bias
+        )
     config = {**conv.get_config(), "use_bias": True}
     folded = type(conv).from_config(config)
     folded.build(input_shape)
-    folded.set_weights(
-        [
-            (kernel * scale).astype("float32"),
-            ((bias - mean) * scale + beta).astype("float32"),
-        ]
-    )
+    folded.set_weights([kernel.astype("float32"), bias.astype("float32")])
     return folded
 
 
-def _fold(functional, memo):
+def _replaceable(node):
+    """Whether `node` calls a Winograd-eligible conv on one input."""
+    return (
+        is_winograd_eligible(node.operation)
+        and len(node.input_tensors) == 1
+        and not any(v is not None for v in node.arguments.kwargs.values())
+    )
+
+
+def _fold(functional, memo, options):
     """`functional`'s graph rebuilt with folded pairs (memoized)."""
     if id(functional) in memo:
         return memo[id(functional)]
     nodes = _nodes(functional)
-    pairs = _foldable_convs(functional, nodes)
+    pairs = {}
+    if options["fold_batchnorm"]:
+        pairs = _foldable_convs(functional, nodes)
     skipped = {id(conv_node) for conv_node in pairs.values()}
     inputs = [
         keras.Input(batch_shape=tensor.shape, dtype=tensor.dtype)
@@ -164,14 +211,22 @@ def _fold(functional, memo):
             conv_node = pairs[id(node)]
             (source,) = conv_node.input_tensors
             conv = _folded_conv(
-                conv_node.operation, node.operation, source.shape
+                conv_node.operation,
+                node.operation,
+                source.shape,
+                options["winograd"],
             )
             outputs = conv(tensors[id(source)])
         else:
             args, kwargs = node.arguments.fill_in(tensors)
             operation = node.operation
             if isinstance(operation, Functional):
-                operation = _fold(operation, memo)
+                operation = _fold(operation, memo, options)
+            elif options["winograd"] and _replaceable(node):
+                (source,) = node.input_tensors
+                operation = TransformedWinogradConv2D.from_conv(
+                    operation, source.shape
+                )
             outputs = operation(*args, **kwargs)
         for old, new in zip(node.outputs, keras.tree.flatten(outputs)):
             tensors[id(old)] = new

@@ -211,6 +211,38 @@ def _tiles(x, tile, count, axis):
     return ops.concatenate([main, edge], axis=axis + 1)
 
 
+def transformed_kernel(kernel, tile_size=DEFAULT_TILE_SIZE):
+    """`U = G g G^T` of a `(3, 3, C, F)` kernel, as numpy float64.
+
+    The kernel of `TransformedWinogradConv2D`: every (channel, filter)
+    pair's 3x3 kernel in the Winograd domain, `(alpha^2, C, F)` with
+    `alpha = tile_size + 2`.
+
+    Args:
+        kernel: `(3, 3, channels, filters)` array.
+        tile_size: output tile size m, 2 or 4.
+
+    Returns:
+        The `(alpha^2, channels, filters)` float64 array.
+
+    Example:
+
+    >>> transformed_kernel(np.ones((3, 3, 2, 5))).shape
+    (36, 2, 5)
+    """
+    _check_tile_size(tile_size)
+    kernel = np.asarray(kernel, "float64")
+    if kernel.ndim != 4 or kernel.shape[:2] != WINOGRAD_KERNEL_SIZE:
+        raise ValueError(
+            "`kernel` must be a (3, 3, channels, filters) array. "
+            f"Received: kernel.shape={kernel.shape}"
+        )
+    g = np.array(_G[tile_size], "float64")
+    return np.einsum("ai,bj,ijcf->abcf", g, g, kernel).reshape(
+        -1, *kernel.shape[2:]
+    )
+
+
 def _winograd(x, kernel, tile):
     alpha = tile + 2
     kernel_shape = ops.shape(kernel)
@@ -218,6 +250,14 @@ def _winograd(x, kernel, tile):
     # U = G g G^T for every (channel, filter) pair: (alpha^2, C, F).
     u = ops.matmul(_transform(_G[tile]), ops.reshape(kernel, (9, -1)))
     u = ops.reshape(u, (alpha * alpha, channels, filters))
+    return _winograd_transformed(x, u, tile)
+
+
+def _winograd_transformed(x, u, tile):
+    """The convolution of `x` with a kernel already in the Winograd
+    domain (`u`: `(alpha^2, C, F)`)."""
+    alpha = tile + 2
+    channels, filters = ops.shape(u)[1], ops.shape(u)[2]
     shape = ops.shape(x)
     batch, height, width = shape[0], shape[1], shape[2]
     tiles_h = (height + tile - 1) // tile
@@ -305,6 +345,162 @@ class WinogradConv2D(keras.layers.Conv2D):
         config = super().get_config()
         config["tile_size"] = self.tile_size
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_refinenet")
+class TransformedWinogradConv2D(keras.layers.Layer):
+    """An inference 3x3 'same' convolution with its kernel stored in the
+    Winograd domain.
+
+    `WinogradConv2D` transforms its kernel (`G g G^T`) on every call;
+    this layer holds the transformed kernel (`transformed_kernel`,
+    computed once in float64), so a forward pass pays the input and output
+    transforms and the products alone. It computes in float32 whatever the
+    input dtype. Built by `keras_refinenet.inference.fold` from trained
+    convolutions (`from_conv`); its weights are not a `Conv2D`'s.
+
+    Args:
+        filters: number of output channels.
+        tile_size: output tile size m, 2 or 4.
+        use_bias: add a bias.
+        activation: activation applied to the output.
+        **kwargs: base layer arguments (`name`, `dtype`).
+
+    Example:
+
+    >>> import keras
+    >>> import numpy as np
+    >>> conv = keras.layers.Conv2D(4, 3, padding="same")
+    >>> x = np.random.default_rng(0).normal(size=(1, 9, 7, 2))
+    >>> y = conv(x)
+    >>> fast = TransformedWinogradConv2D.from_conv(conv, x.shape)
+    >>> bool(np.allclose(fast(x), y, atol=1e-5))
+    True
+    """
+
+    def __init__(
+        self,
+        filters,
+        tile_size=DEFAULT_TILE_SIZE,
+        use_bias=True,
+        activation=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_tile_size(tile_size)
+        self.filters = filters
+        self.tile_size = tile_size
+        self.use_bias = use_bias
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        alpha = self.tile_size + 2
+        self.kernel = self.add_weight(
+            name="transformed_kernel",
+            shape=(alpha * alpha, input_shape[-1], self.filters),
+            initializer="zeros",
+            dtype="float32",
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.filters,),
+                initializer="zeros",
+                dtype="float32",
+            )
+
+    def call(self, inputs):
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        outputs = _winograd_transformed(
+            ops.cast(inputs, "float32"), self.kernel, self.tile_size
+        )
+        if self.use_bias:
+            outputs = outputs + self.bias
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return ops.cast(outputs, dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.filters)
+
+    @classmethod
+    def from_conv(
+        cls, conv, input_shape, kernel=None, bias=None, tile_size=None
+    ):
+        """The layer computing `conv` (3x3, stride 1, 'same').
+
+        Args:
+            conv: a `keras.layers.Conv2D` (or `WinogradConv2D`).
+            input_shape: the shape of its inputs.
+            kernel: a `(3, 3, C, F)` kernel to use instead of `conv`'s
+                (e.g. with BatchNorm folded in).
+            bias: a bias to use instead of `conv`'s, or `None`.
+            tile_size: the tile size (default: `conv`'s, else 4).
+
+        Returns:
+            The built layer with the transformed weights.
+        """
+        if not is_winograd_eligible(conv):
+            raise ValueError(
+                "`from_conv` needs a 3x3, stride-1, 'same', channels_last "
+                f"Conv2D. Received: conv={conv.name!r}"
+            )
+        tile_size = tile_size or getattr(conv, "tile_size", DEFAULT_TILE_SIZE)
+        if kernel is None:
+            kernel = keras.ops.convert_to_numpy(conv.kernel)
+        if bias is None and conv.use_bias:
+            bias = keras.ops.convert_to_numpy(conv.bias)
+        layer = cls(
+            conv.filters,
+            tile_size=tile_size,
+            use_bias=bias is not None,
+            activation=conv.activation,
+            dtype=conv.dtype_policy,
+            name=conv.name,
+        )
+        layer.build(input_shape)
+        weights = [transformed_kernel(kernel, tile_size).astype("float32")]
+        if bias is not None:
+            weights.append(np.asarray(bias, "float32"))
+        layer.set_weights(weights)
+        return layer
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "tile_size": self.tile_size,
+                "use_bias": self.use_bias,
+                "activation": keras.activations.serialize(self.activation),
+            }
+        )
+        return config
+
+
+def is_winograd_eligible(layer):
+    """Whether `layer` is a convolution Winograd F(m x m, 3x3) computes:
+    a `Conv2D` with a 3x3 kernel, stride 1, dilation 1, 'same' padding,
+    one group and channels_last data.
+
+    Example:
+
+    >>> import keras
+    >>> is_winograd_eligible(keras.layers.Conv2D(4, 3, padding="same"))
+    True
+    >>> is_winograd_eligible(keras.layers.Conv2D(4, 3, strides=2))
+    False
+    """
+    return (
+        isinstance(layer, keras.layers.Conv2D)
+        and tuple(layer.kernel_size) == WINOGRAD_KERNEL_SIZE
+        and tuple(layer.strides) == (1, 1)
+        and tuple(layer.dilation_rate) == (1, 1)
+        and layer.padding == "same"
+        and layer.groups == 1
+        and layer.data_format == "channels_last"
+    )
 
 
 # Weights files name the layers held in a list by their class name, so a

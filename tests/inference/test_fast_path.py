@@ -214,11 +214,13 @@ def test_fastest_decoder_conv_rules(model):
 
 
 def test_winograd_copy_matches_the_direct_model(model, images):
-    from keras_refinenet.layers.winograd_conv import WinogradConv2D
+    from keras_refinenet.layers.winograd_conv import (
+        TransformedWinogradConv2D,
+    )
 
     forward = inference_forward(model, decoder_conv="winograd")
     kinds = {type(layer) for layer in forward.network._flatten_layers()}
-    assert WinogradConv2D in kinds
+    assert TransformedWinogradConv2D in kinds
     expected = np.asarray(model(model.preprocess(images), training=False))
     assert relative_error(forward(images), expected) < RELATIVE_TOLERANCE
     _, direct = predict_segmentation(

@@ -251,3 +251,62 @@ def test_array_dataset_batches_without_autotuning():
     batches = [np.asarray(batch) for batch in dataset]
     assert [len(batch) for batch in batches] == [2, 2, 1]
     np.testing.assert_array_equal(np.concatenate(batches), images)
+
+
+def _relative_error(actual, expected):
+    return np.max(np.abs(actual - expected)) / np.max(np.abs(expected))
+
+
+def test_predict_runs_the_winograd_network_for_large_views(monkeypatch):
+    from keras_refinenet.inference import fast_path
+    from keras_refinenet.layers.winograd_conv import (
+        TransformedWinogradConv2D,
+    )
+
+    # Views of 40x48 count as large here, so the tiny model takes the
+    # path RefineNet-101 takes at 512x1024.
+    monkeypatch.setattr(fast_path, "WINOGRAD_MIN_PIXELS", 40 * 48)
+    keras.utils.set_random_seed(5)
+    model = tiny_refinenet(num_classes=3)
+    assert model.predict_decoder_conv == "auto"
+    images = (
+        np.random.default_rng(6).uniform(0, 255, (3, 40, 48, 3)).astype("f4")
+    )
+    networks = []
+    original = keras.Model.predict
+
+    def recording_predict(self, *args, **kwargs):
+        networks.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "predict", recording_predict)
+
+    def direct():
+        return np.asarray(model(model.preprocess(images), training=False))
+
+    outputs = model.predict(images, batch_size=2, verbose=0)
+    (network,) = networks[-1:]
+    assert network is not model
+    kinds = {type(layer) for layer in network._flatten_layers()}
+    assert TransformedWinogradConv2D in kinds
+    assert _relative_error(outputs, direct()) < 1e-4
+    # The network follows weight changes of the model.
+    model.set_weights([w * 1.5 for w in model.get_weights()])
+    outputs = model.predict(images, verbose=0)
+    assert networks[-1] is not model
+    assert _relative_error(outputs, direct()) < 1e-4
+    # Small views and an explicit "direct" run the model itself.
+    model.predict(images[:, :20], verbose=0)
+    assert networks[-1] is model
+    model.predict_decoder_conv = "direct"
+    model.predict(images, verbose=0)
+    assert networks[-1] is model
+
+
+def test_predict_decoder_conv_is_checked_and_saved():
+    model = tiny_refinenet(num_classes=3, predict_decoder_conv="direct")
+    config = model.get_config()
+    assert config["predict_decoder_conv"] == "direct"
+    assert RefineNet.from_config(config).predict_decoder_conv == "direct"
+    with pytest.raises(ValueError, match="Received: predict_decoder_conv='x'"):
+        tiny_refinenet(num_classes=3, predict_decoder_conv="x")

@@ -6,6 +6,11 @@ import keras
 import keras_hub
 import numpy as np
 
+from keras_refinenet.constants import (
+    AUTO_DECODER_CONV,
+    INFERENCE_DECODER_CONVS,
+    WINOGRAD_CONV,
+)
 from keras_refinenet.layers.resize import (
     MATLAB_BICUBIC,
     OPENCV_BICUBIC,
@@ -114,6 +119,14 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         label_values: label value of each output channel (the authors'
             `class_label_values`), or `None` for channel indices;
             `predict_segmentation` returns these values.
+        predict_decoder_conv: the decoder convolutions `predict` runs on
+            in-memory arrays on TensorFlow: `"auto"` (without a GPU, an
+            inference copy with BatchNorm folded and every 3x3 stride-1
+            convolution in Winograd F(4x4, 3x3) for float32 images of at
+            least 256x512 pixels, exact to float32 round-off; otherwise
+            the model itself), `"direct"` (the model itself) or
+            `"winograd"` (that copy at any size). Training and `model(x)`
+            always use the backbone's `decoder_conv`.
         compile: compile with `compile()`'s defaults at construction
             (keras-hub tasks do by default; RefineNet waits for an
             explicit `compile()`, whose defaults may need the run's
@@ -149,6 +162,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         output_interpolation="bilinear",
         void_channel=None,
         label_values=None,
+        predict_decoder_conv=AUTO_DECODER_CONV,
         compile=False,
         **kwargs,
     ):
@@ -164,6 +178,12 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
                 f"Received: output_interpolation={output_interpolation!r}"
             )
         _check_rate("classifier_dropout", classifier_dropout)
+        if predict_decoder_conv not in INFERENCE_DECODER_CONVS:
+            raise ValueError(
+                f"`predict_decoder_conv` must be one of "
+                f"{INFERENCE_DECODER_CONVS}. "
+                f"Received: predict_decoder_conv={predict_decoder_conv!r}"
+            )
         dtype = backbone.dtype_policy
         kwargs.pop("dtype", None)
 
@@ -220,6 +240,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         self.classifier_dropout = classifier_dropout
         self.classifier_kernel_size = classifier_kernel_size
         self.upsample_output = upsample_output
+        self.predict_decoder_conv = predict_decoder_conv
         if compile:
             self.compile()
 
@@ -256,6 +277,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
                 "output_interpolation": self.output_interpolation,
                 "void_channel": self.void_channel,
                 "label_values": self.label_values,
+                "predict_decoder_conv": self.predict_decoder_conv,
             }
         )
         return config
@@ -299,7 +321,10 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         tf.data autotuner took a core from the network (Light-Weight
         RefineNet-101 at 512x1024 on 2 cores: 1.29 s per call against
         0.74 s with it off; see `benchmarks/README.md`). The outputs are
-        the same.
+        the same. Where `predict_decoder_conv` picks Winograd for the
+        arrays' size, they go through the cached inference network of
+        `predict_segmentation` (BatchNorm folded, 3x3 convolutions as
+        `TransformedWinogradConv2D`; rebuilt after the weights change).
 
         Args:
             x: raw 0..255 images `(B, H, W, 3)`, or a dataset.
@@ -310,9 +335,41 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
             The logits as a numpy array.
         """
         if keras.backend.backend() == "tensorflow" and _is_array(x):
+            network = self._array_predict_network(keras.ops.shape(x))
             x = array_dataset(x, batch_size or DEFAULT_PREDICT_BATCH_SIZE)
+            if network is not None:
+                if self.preprocessor is not None:
+                    x = x.map(self.preprocessor)
+                return network.predict(x, **kwargs)
             batch_size = None
         return super().predict(x=x, batch_size=batch_size, **kwargs)
+
+    def _array_predict_network(self, shape):
+        """The cached inference network (`fast_path.inference_forward`)
+        `predict_decoder_conv` picks for arrays of `shape`, or `None` for
+        this model itself."""
+        import tensorflow as tf
+
+        from keras_refinenet.inference.fast_path import (
+            inference_forward,
+            resolve_decoder_conv,
+        )
+
+        # Inference copies are built outside distribution strategies.
+        if (
+            self._distribute_strategy is not None
+            or tf.distribute.has_strategy()
+        ):
+            return None
+        pixels = None
+        if len(shape) == 4 and None not in shape[1:3]:
+            pixels = int(shape[1]) * int(shape[2])
+        conv = resolve_decoder_conv(
+            self, self.predict_decoder_conv, None, pixels
+        )
+        if conv != WINOGRAD_CONV:
+            return None
+        return inference_forward(self, decoder_conv=conv).network
 
     # === Presets ===
     @classproperty

@@ -358,6 +358,7 @@ TASK_KEYS = (
     "output_interpolation",
     "void_channel",
     "label_values",
+    "predict_decoder_conv",
 )
 # Flat normalization keys -> `RefineNetImageConverter` arguments.
 PREPROCESSOR_KEYS = {
