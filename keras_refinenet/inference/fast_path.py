@@ -27,6 +27,7 @@ from keras_refinenet.constants import (
 from keras_refinenet.constants import INFERENCE_PRECISIONS as PRECISIONS
 from keras_refinenet.inference.fold import inference_network
 from keras_refinenet.layers.resize import ResizeLike, native_resize
+from keras_refinenet.layers.winograd_conv import WinogradConv2D
 
 FLOAT32, BFLOAT16 = PRECISIONS
 PRECISION_POLICIES = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
@@ -362,24 +363,29 @@ def inference_forward(
     ):
         precision = None
     own = getattr(model.backbone, "decoder_conv", DIRECT_CONV)
-    decoder_conv = decoder_conv or own
-    winograd = decoder_conv == WINOGRAD_CONV
-    # Only a Winograd model asked for direct convolutions is rebuilt.
-    direct_copy = decoder_conv == DIRECT_CONV and own != DIRECT_CONV
-    rebuilt = precision is not None or direct_copy
+    if decoder_conv == own:
+        decoder_conv = None
+    winograd = (decoder_conv or own) == WINOGRAD_CONV
+    # A Winograd network is always a copy: its decoder layers (inside the
+    # RefineNet blocks) get kernels transformed once.
+    rebuilt = precision is not None or decoder_conv is not None or winograd
     cache = _NETWORKS.setdefault(model, {})
-    copies = fold_batchnorm or rebuilt or winograd
+    copies = fold_batchnorm or rebuilt
     fingerprint = _fingerprint(model, cache) if copies else None
     key = (precision, bool(fold_batchnorm), decoder_conv)
     cached = cache.get(key)
     if cached is None or cached[0] != fingerprint:
         network = model
         if rebuilt:
-            network = with_precision(
-                model, precision, DIRECT_CONV if direct_copy else None
-            )
+            network = with_precision(model, precision, decoder_conv)
+            if network is model:
+                network = type(model).from_config(model.get_config())
+                network.set_weights(model.get_weights())
         if fold_batchnorm or winograd:
             network = inference_network(network, fold_batchnorm, winograd)
+            for layer in network._flatten_layers():
+                if isinstance(layer, WinogradConv2D):
+                    layer.transform_kernel_once()
         else:
             network = keras.Model(network.inputs, network.outputs)
         cached = (fingerprint, CompiledForward(model, network))

@@ -333,8 +333,38 @@ class WinogradConv2D(keras.layers.Conv2D):
         _check_tile_size(tile_size)
         self.tile_size = tile_size
 
+    def transform_kernel_once(self):
+        """From now on, compute with the current kernel transformed once
+        (`transformed_kernel`, in float64) instead of transforming it on
+        every call. For inference copies only: later kernel updates
+        (training, `set_weights`) are not seen, and the gradient is then
+        the Winograd products'.
+
+        Example:
+
+        >>> import numpy as np
+        >>> conv = WinogradConv2D(4, 3)
+        >>> x = np.ones((1, 9, 7, 2), "float32")
+        >>> y = conv(x)
+        >>> conv.transform_kernel_once()
+        >>> bool(np.allclose(conv(x), y, atol=1e-5))
+        True
+        """
+        kernel = keras.ops.convert_to_numpy(self.kernel)
+        self._transformed_kernel = keras.ops.convert_to_tensor(
+            transformed_kernel(kernel, self.tile_size).astype("float32")
+        )
+
     def call(self, inputs):
-        outputs = winograd_conv3x3(inputs, self.kernel, self.tile_size)
+        transformed = getattr(self, "_transformed_kernel", None)
+        if transformed is not None:
+            dtype = keras.backend.standardize_dtype(inputs.dtype)
+            outputs = _winograd_transformed(
+                ops.cast(inputs, "float32"), transformed, self.tile_size
+            )
+            outputs = ops.cast(outputs, dtype)
+        else:
+            outputs = winograd_conv3x3(inputs, self.kernel, self.tile_size)
         if self.use_bias:
             outputs = outputs + self.bias
         if self.activation is not None:

@@ -216,11 +216,18 @@ def test_fastest_decoder_conv_rules(model):
 def test_winograd_copy_matches_the_direct_model(model, images):
     from keras_refinenet.layers.winograd_conv import (
         TransformedWinogradConv2D,
+        WinogradConv2D,
     )
 
     forward = inference_forward(model, decoder_conv="winograd")
-    kinds = {type(layer) for layer in forward.network._flatten_layers()}
-    assert TransformedWinogradConv2D in kinds
+    layers = list(forward.network._flatten_layers())
+    # Image encoder convs replaced; decoder convs with kernels transformed
+    # once; none of them the model's own layers.
+    assert any(isinstance(x, TransformedWinogradConv2D) for x in layers)
+    decoder = [x for x in layers if isinstance(x, WinogradConv2D)]
+    assert decoder and all(x._transformed_kernel is not None for x in decoder)
+    own = {id(x) for x in model._flatten_layers()}
+    assert not any(id(x) in own for x in decoder)
     expected = np.asarray(model(model.preprocess(images), training=False))
     assert relative_error(forward(images), expected) < RELATIVE_TOLERANCE
     _, direct = predict_segmentation(
