@@ -27,11 +27,11 @@ def keras_variants(name, height, width, precision):
     import numpy as np
     import tensorflow as tf
 
-    from keras_refinenet.inference.fast_path import with_precision
-    from keras_refinenet.inference.fold import (
-        fold_batch_normalization,
-        inference_network,
+    from keras_refinenet.inference.fast_path import (
+        inference_forward,
+        with_precision,
     )
+    from keras_refinenet.inference.fold import fold_batch_normalization
     from keras_refinenet.inference.predict import predict_segmentation
 
     direct = common.build_keras_model(name)
@@ -55,7 +55,7 @@ def keras_variants(name, height, width, precision):
             outputs[key] = step(images).numpy()
     if precision == "float32":
         # What `predict_segmentation` and `model.predict` run by default.
-        network = inference_network(direct, winograd=True)
+        network = inference_forward(direct, decoder_conv="winograd").network
         step = tf.function(lambda x, n=network: n(x, training=False))
         key = f"keras graph {label} all-3x3 winograd fold"
         variants[key] = lambda s=step: s(images).numpy()

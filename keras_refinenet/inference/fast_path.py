@@ -382,7 +382,9 @@ def inference_forward(
                 network = type(model).from_config(model.get_config())
                 network.set_weights(model.get_weights())
         if fold_batchnorm or winograd:
-            network = inference_network(network, fold_batchnorm, winograd)
+            network = inference_network(
+                network, fold_batchnorm, winograd, compute_dtype_weights=True
+            )
             for layer in network._flatten_layers():
                 if isinstance(layer, WinogradConv2D):
                     layer.transform_kernel_once()

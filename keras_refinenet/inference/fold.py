@@ -54,7 +54,9 @@ def fold_batch_normalization(model):
     return inference_network(model)
 
 
-def inference_network(model, fold_batchnorm=True, winograd=False):
+def inference_network(
+    model, fold_batchnorm=True, winograd=False, compute_dtype_weights=False
+):
     """An inference copy of `model`'s graph with faster equivalent layers.
 
     Args:
@@ -65,6 +67,10 @@ def inference_network(model, fold_batchnorm=True, winograd=False):
             encoder and decoder, folded ones included) with a
             `TransformedWinogradConv2D` F(4x4, 3x3) whose kernel is
             transformed once (exact to float32 round-off).
+        compute_dtype_weights: give layers of a mixed policy (e.g.
+            `"mixed_bfloat16"`) their weights in the compute dtype, so a
+            forward pass casts no weights (the values are the ones the
+            mixed layers cast to).
 
     Returns:
         A `keras.Model` with the same inputs and outputs; layers that are
@@ -84,7 +90,11 @@ def inference_network(model, fold_batchnorm=True, winograd=False):
             "`inference_network` needs a functional Keras model. "
             f"Received: model={type(model).__name__}"
         )
-    options = {"fold_batchnorm": fold_batchnorm, "winograd": winograd}
+    options = {
+        "fold_batchnorm": fold_batchnorm,
+        "winograd": winograd,
+        "compute_dtype_weights": compute_dtype_weights,
+    }
     return _fold(model, {}, options)
 
 
@@ -159,7 +169,18 @@ def _foldable_convs(functional, nodes):
     return pairs
 
 
-def _folded_conv(conv, norm, input_shape, winograd=False):
+def _compute_dtype_policy(layer):
+    """`layer`'s compute dtype as a policy if its weights are kept in
+    another dtype (a mixed policy), else `None`."""
+    policy = layer.dtype_policy
+    if policy.compute_dtype == policy.variable_dtype:
+        return None
+    return keras.dtype_policies.get(policy.compute_dtype)
+
+
+def _folded_conv(
+    conv, norm, input_shape, winograd=False, compute_dtype_weights=False
+):
     """A new convolution computing `norm(conv(x))` at inference."""
     kernel = np.asarray(conv.kernel, "float64")
     channels = kernel.shape[-1]
@@ -175,6 +196,9 @@ def _folded_conv(conv, norm, input_shape, winograd=False):
             conv, input_shape, kernel=kernel, bias=bias
         )
     config = {**conv.get_config(), "use_bias": True}
+    policy = _compute_dtype_policy(conv) if compute_dtype_weights else None
+    if policy is not None:
+        config["dtype"] = policy
     folded = type(conv).from_config(config)
     folded.build(input_shape)
     folded.set_weights([kernel.astype("float32"), bias.astype("float32")])
@@ -188,6 +212,18 @@ def _replaceable(node):
         and len(node.input_tensors) == 1
         and not any(v is not None for v in node.arguments.kwargs.values())
     )
+
+
+def _compute_dtype_copy(layer, args, kwargs):
+    """`layer` rebuilt with its weights in its compute dtype (built by a
+    call on `args`), or `layer` itself if they already are."""
+    policy = _compute_dtype_policy(layer)
+    if policy is None:
+        return layer
+    copy = type(layer).from_config({**layer.get_config(), "dtype": policy})
+    copy(*args, **kwargs)
+    copy.set_weights(layer.get_weights())
+    return copy
 
 
 def _fold(functional, memo, options):
@@ -215,6 +251,7 @@ def _fold(functional, memo, options):
                 node.operation,
                 source.shape,
                 options["winograd"],
+                options["compute_dtype_weights"],
             )
             outputs = conv(tensors[id(source)])
         else:
@@ -227,6 +264,8 @@ def _fold(functional, memo, options):
                 operation = TransformedWinogradConv2D.from_conv(
                     operation, source.shape
                 )
+            elif options["compute_dtype_weights"] and operation.weights:
+                operation = _compute_dtype_copy(operation, args, kwargs)
             outputs = operation(*args, **kwargs)
         for old, new in zip(node.outputs, keras.tree.flatten(outputs)):
             tensors[id(old)] = new

@@ -77,6 +77,24 @@ def test_default_precision_keeps_the_models_policy(model):
     assert "mixed_bfloat16" not in network_policies(converted)
 
 
+def test_bfloat16_network_keeps_its_weights_in_bfloat16(model, images):
+    forward = inference_forward(model, "bfloat16")
+    weighted = [
+        layer
+        for layer in forward.network._flatten_layers(include_self=False)
+        if layer.weights and not isinstance(layer, keras.Model)
+    ]
+    sixteen_bit = [x for x in weighted if x.compute_dtype == "bfloat16"]
+    assert sixteen_bit
+    assert {v.dtype for x in sixteen_bit for v in x.weights} == {"bfloat16"}
+    # The same values the mixed layers cast to: logits of the mixed model.
+    mixed = with_precision(model, "bfloat16")
+    expected = np.asarray(mixed(mixed.preprocess(images), training=False))
+    assert relative_error(forward(images), expected) < BFLOAT16_TOLERANCE
+    float32 = np.asarray(model(model.preprocess(images), training=False))
+    assert relative_error(forward(images), float32) < BFLOAT16_TOLERANCE
+
+
 def test_folded_copy_follows_weight_changes(images):
     model = tiny_refinenet(num_classes=3)
     first = inference_forward(model, fold_batchnorm=True)
