@@ -82,8 +82,9 @@ def _accelerator_present():
 def fastest_decoder_conv(model, precision=None, view_pixels=None):
     """The decoder convolution `predict_segmentation` uses by default.
 
-    The Winograd decoder (exact to float32 round-off, 3e-6 relative on
-    RefineNet-101) for float32 on a CPU with views of at least
+    Winograd (every 3x3 stride-1 convolution of the inference network;
+    exact to float32 round-off, 4e-6 relative on RefineNet-101) for
+    float32 on a CPU with views of at least
     `WINOGRAD_MIN_PIXELS` pixels; otherwise the model's own. bfloat16
     keeps direct convolutions: the Winograd layer computes in float32 and
     measured slower there.
@@ -212,7 +213,7 @@ def _fingerprint(model, cache):
             # keras.ops has no backend-neutral compile of a function.
             import tensorflow as tf
 
-            function = tf.function(function)
+            function = tf.function(function, autograph=False)
         cache[FINGERPRINT_KEY] = function
     sums = cache[FINGERPRINT_KEY]()
     return tuple(keras.ops.convert_to_numpy(sums).tolist())

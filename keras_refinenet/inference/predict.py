@@ -534,7 +534,8 @@ def predict_segmentation(
             decoder for float32 views of at least 256x512 pixels on a CPU,
             see `keras_refinenet.inference.fast_path.fastest_decoder_conv`),
             `"direct"` or `"winograd"`: how a copy of the network computes
-            the decoder's 3x3 convolutions (same weights; float32
+            its 3x3 stride-1 convolutions (`"winograd"`: all of them,
+            image encoder included, kernels transformed once; float32
             round-off only).
 
     Returns:

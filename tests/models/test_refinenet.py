@@ -303,6 +303,35 @@ def test_predict_runs_the_winograd_network_for_large_views(monkeypatch):
     assert networks[-1] is model
 
 
+def test_bfloat16_predict_runs_the_folded_bfloat16_network(monkeypatch):
+    keras.utils.set_random_seed(7)
+    model = tiny_refinenet(num_classes=3, dtype="mixed_bfloat16")
+    images = (
+        np.random.default_rng(8).uniform(0, 255, (2, 32, 40, 3)).astype("f4")
+    )
+    networks = []
+    original = keras.Model.predict
+
+    def recording_predict(self, *args, **kwargs):
+        networks.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "predict", recording_predict)
+    outputs = model.predict(images, verbose=0)
+    network = networks[-1]
+    assert network is not model
+    assert not any(
+        isinstance(layer, keras.layers.BatchNormalization)
+        for layer in network._flatten_layers()
+    )
+    expected = np.asarray(model(model.preprocess(images), training=False))
+    # bfloat16 keeps 8 significant bits.
+    assert _relative_error(outputs, expected) < 5e-2
+    model.predict_decoder_conv = "direct"
+    model.predict(images, verbose=0)
+    assert networks[-1] is model
+
+
 def test_predict_decoder_conv_is_checked_and_saved():
     model = tiny_refinenet(num_classes=3, predict_decoder_conv="direct")
     config = model.get_config()
