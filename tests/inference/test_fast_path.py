@@ -225,6 +225,9 @@ def test_fastest_decoder_conv_rules(model):
     assert fastest_decoder_conv(model, "float32", small) == "direct"
     assert fastest_decoder_conv(model, "bfloat16", large) == "direct"
     assert fastest_decoder_conv(model, None, None) == "direct"
+    winograd = tiny_refinenet(num_classes=3, decoder_conv="winograd")
+    assert fastest_decoder_conv(winograd, None, small) == "winograd"
+    assert fastest_decoder_conv(winograd, "bfloat16", large) == "direct"
     assert resolve_decoder_conv(model, "direct", None, large) == "direct"
     assert resolve_decoder_conv(len, "auto", None, large) is None
     with pytest.raises(ValueError, match="Received: decoder_conv='fast'"):
