@@ -253,6 +253,13 @@ def _winograd(x, kernel, tile):
     return _winograd_transformed(x, u, tile)
 
 
+def _float32_transformed(inputs, u, tile):
+    """`_winograd_transformed` computed in float32, in the input dtype."""
+    dtype = keras.backend.standardize_dtype(inputs.dtype)
+    outputs = _winograd_transformed(ops.cast(inputs, "float32"), u, tile)
+    return ops.cast(outputs, dtype)
+
+
 def _winograd_transformed(x, u, tile):
     """The convolution of `x` with a kernel already in the Winograd
     domain (`u`: `(alpha^2, C, F)`)."""
@@ -358,11 +365,7 @@ class WinogradConv2D(keras.layers.Conv2D):
     def call(self, inputs):
         transformed = getattr(self, "_transformed_kernel", None)
         if transformed is not None:
-            dtype = keras.backend.standardize_dtype(inputs.dtype)
-            outputs = _winograd_transformed(
-                ops.cast(inputs, "float32"), transformed, self.tile_size
-            )
-            outputs = ops.cast(outputs, dtype)
+            outputs = _float32_transformed(inputs, transformed, self.tile_size)
         else:
             outputs = winograd_conv3x3(inputs, self.kernel, self.tile_size)
         if self.use_bias:
