@@ -5,8 +5,10 @@ Imported first by `keras_refinenet/__init__.py`, before TensorFlow. In a
 keras_refinenet.cli.main`) without `--verbose` before the command, it sets
 the framework logging environment and sends file descriptor 2 to
 /dev/null until `keras_refinenet.cli.main.main` calls `restore_stderr()`
-(TensorFlow's C++ start-up messages ignore `TF_CPP_MIN_LOG_LEVEL`). In any
-other process (a library user's script, the tests) it does nothing.
+(TensorFlow's C++ start-up messages ignore `TF_CPP_MIN_LOG_LEVEL`). For
+`keras-refinenet predict` it also sets TensorFlow's inference-only CPU
+settings (`keras_refinenet.inference.process_settings`). In any other
+process (a library user's script, the tests) it does nothing.
 """
 
 import atexit
@@ -17,6 +19,10 @@ PROGRAM = "keras-refinenet"
 CLI_MODULE = "keras_refinenet.cli.main"
 VERBOSE_FLAG = "--verbose"
 QUIET_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3", "GRPC_VERBOSITY": "ERROR"}
+
+# Commands that only run inference get TensorFlow's inference-only CPU
+# settings (`keras_refinenet.inference.process_settings`).
+INFERENCE_COMMANDS = ("predict",)
 
 _saved_stderr = None
 
@@ -36,6 +42,25 @@ def wants_framework_logs(argv):
         if token == VERBOSE_FLAG:
             return True
     return False
+
+
+def command_name(argv):
+    """The sub-command in `argv` (the first token that is not a flag)."""
+    for token in argv:
+        if not token.startswith("-"):
+            return token
+    return None
+
+
+def inference_environment(argv):
+    """Sets the inference-only CPU settings for `predict` (user values are
+    kept); returns whether it did."""
+    if command_name(argv) not in INFERENCE_COMMANDS:
+        return False
+    from keras_refinenet.inference import process_settings
+
+    process_settings.use_inference_process_settings()
+    return True
 
 
 def quiet_environment():
@@ -72,6 +97,8 @@ def _excepthook(*exc_info):
     sys.__excepthook__(*exc_info)
 
 
+if is_cli_process():
+    inference_environment(sys.argv[1:])
 if is_cli_process() and not wants_framework_logs(sys.argv[1:]):
     quiet_environment()
     silence_stderr()
