@@ -79,13 +79,48 @@ def _accelerator_present():
     return False
 
 
+@functools.cache
+def tensorflow_onednn_enabled():
+    """Whether TensorFlow's oneDNN CPU ops are on in this process.
+
+    TensorFlow turns them on by default only on x86 CPUs with AVX-512
+    VNNI, AVX-512 BF16, AVX-VNNI or AMX (`TF_ENABLE_ONEDNN_OPTS` overrides
+    it before TensorFlow starts), so AVX2-only CPUs run Eigen kernels.
+    Asked once per process; `False` on other backends.
+
+    Returns:
+        `True` or `False`.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return False
+    # No public TensorFlow API reports whether oneDNN is on.
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def _winograd_pays_on_this_cpu():
+    """Winograd wins on a CPU unless TensorFlow runs Eigen kernels: with
+    oneDNN off (AVX2 AMD EPYC) its batched GEMMs are slower than Eigen's
+    direct convolutions (RefineNet-101 512x1024: 10.5 s against 9.0 s);
+    with oneDNN on it won on every CPU measured (`benchmarks/README.md`)."""
+    if _accelerator_present():
+        return False
+    return keras.backend.backend() != "tensorflow" or (
+        tensorflow_onednn_enabled()
+    )
+
+
 def fastest_decoder_conv(model, precision=None, view_pixels=None):
     """The decoder convolution `predict_segmentation` uses by default.
 
     Winograd (every 3x3 stride-1 convolution of the inference network;
     exact to float32 round-off, 4e-6 relative on RefineNet-101) for
-    float32 on a CPU with views of at least
-    `WINOGRAD_MIN_PIXELS` pixels; direct convolutions for 16-bit
+    float32 on a CPU with views of at least `WINOGRAD_MIN_PIXELS` pixels,
+    where TensorFlow's oneDNN ops are on (`tensorflow_onednn_enabled`:
+    the default on AVX-512 VNNI / BF16 and AMX CPUs, or
+    `TF_ENABLE_ONEDNN_OPTS=1`; with Eigen kernels direct convolutions
+    measured faster); direct convolutions for 16-bit
     compute on a CPU (the Winograd layers compute in float32 and measured
     slower there, even for a Winograd model); otherwise the model's own.
 
@@ -119,7 +154,7 @@ def fastest_decoder_conv(model, precision=None, view_pixels=None):
         compute == "float32"
         and view_pixels is not None
         and view_pixels >= WINOGRAD_MIN_PIXELS
-        and not _accelerator_present()
+        and _winograd_pays_on_this_cpu()
     ):
         return WINOGRAD_CONV
     if compute != "float32" and not _accelerator_present():

@@ -1,5 +1,7 @@
 """The compiled, folded and bfloat16 forward of `predict_segmentation`."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -212,13 +214,15 @@ def test_single_view_void_rules_and_label_values(images):
         predict_segmentation(model, images, void_channel=5)
 
 
-def test_fastest_decoder_conv_rules(model):
+def test_fastest_decoder_conv_rules(model, monkeypatch):
+    from keras_refinenet.inference import fast_path
     from keras_refinenet.inference.fast_path import (
         WINOGRAD_MIN_PIXELS,
         fastest_decoder_conv,
         resolve_decoder_conv,
     )
 
+    monkeypatch.setattr(fast_path, "tensorflow_onednn_enabled", lambda: True)
     assert WINOGRAD_MIN_PIXELS == 256 * 512
     large, small = WINOGRAD_MIN_PIXELS, WINOGRAD_MIN_PIXELS - 1
     assert fastest_decoder_conv(model, None, large) == "winograd"
@@ -232,6 +236,36 @@ def test_fastest_decoder_conv_rules(model):
     assert resolve_decoder_conv(len, "auto", None, large) is None
     with pytest.raises(ValueError, match="Received: decoder_conv='fast'"):
         resolve_decoder_conv(model, "fast", None, large)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow's oneDNN"
+)
+def test_eigen_kernels_keep_direct_convolutions(model, monkeypatch):
+    import subprocess
+    import sys
+
+    from keras_refinenet.inference import fast_path
+
+    large = 1024 * 2048
+    monkeypatch.setattr(fast_path, "tensorflow_onednn_enabled", lambda: False)
+    assert fast_path.fastest_decoder_conv(model, "float32", large) == "direct"
+    winograd = tiny_refinenet(num_classes=3, decoder_conv="winograd")
+    assert fast_path.fastest_decoder_conv(winograd, None, large) == "winograd"
+    # The real state follows TF_ENABLE_ONEDNN_OPTS, read at TensorFlow start.
+    probe = (
+        "from keras_refinenet.inference.fast_path import "
+        "tensorflow_onednn_enabled as on; print(on())"
+    )
+    for setting, expected in (("0", "False"), ("1", "True")):
+        completed = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting},
+            check=True,
+        )
+        assert completed.stdout.split()[-1] == expected
 
 
 def test_winograd_copy_matches_the_direct_model(model, images):

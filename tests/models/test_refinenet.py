@@ -266,6 +266,7 @@ def test_predict_runs_the_winograd_network_for_large_views(monkeypatch):
     # Views of 40x48 count as large here, so the tiny model takes the
     # path RefineNet-101 takes at 512x1024.
     monkeypatch.setattr(fast_path, "WINOGRAD_MIN_PIXELS", 40 * 48)
+    monkeypatch.setattr(fast_path, "tensorflow_onednn_enabled", lambda: True)
     keras.utils.set_random_seed(5)
     model = tiny_refinenet(num_classes=3)
     assert model.predict_decoder_conv == "auto"
