@@ -9,12 +9,14 @@ paths users call: `model.predict` (`predict`) and `predict_segmentation`
 (`segment`, raw pixels to class ids, softmax and resizing included); in
 float32 or `mixed_bfloat16` (only where the CPU has bf16 instructions),
 with the direct or Winograd decoder (`--decoder-convs`), BatchNorm folded
-or not (`--fold`), oneDNN on or off (`--onednn`). The PyTorch reference
-(`tests/convert/reference_pytorch.py`) runs in `channels_last` (its
-fastest layout) or `contiguous` (NCHW), in float32 or, for the
-`mixed_bfloat16` rows, under `torch.autocast("cpu", dtype=torch.bfloat16)`.
-Both sides return stride-4 logits (the reference has no final upsampling),
-with the same thread count. Ratios are reference time / Keras time in the
+or not (`--fold`), oneDNN on or off or on with the inference-only
+settings of `keras-refinenet predict` (`--onednn on off inference`).
+The PyTorch reference (`tests/convert/reference_pytorch.py`) runs in
+`channels_last` (its fastest layout) or `contiguous` (NCHW), in float32
+or, for the `mixed_bfloat16` rows, under
+`torch.autocast("cpu", dtype=torch.bfloat16)`. Both sides return
+stride-4 logits (the reference has no final upsampling), with the same
+thread count. Ratios are reference time / Keras time in the
 same precision: above 1 means Keras is faster. Every table starts with the
 CPU model, its ISA flags, the library versions and the oneDNN state.
 
@@ -36,11 +38,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import common  # noqa: E402
 
+from keras_refinenet.inference.process_settings import (  # noqa: E402
+    INFERENCE_PROCESS_ENVIRONMENT,
+)
+
 # The paths users call (no training step through them).
 USER_MODES = ("predict", "segment")
 TRAIN_CROP = (512, 512)
 TRAIN_BATCH = 2
 SGD = {"learning_rate": 1e-4, "momentum": 0.9}
+INFERENCE_ONEDNN = "inference"
 
 
 # === Workers (run in a subprocess) ===
@@ -203,7 +210,9 @@ def configurations(args):
                         }
                     for onednn in args.onednn:
                         for mode in args.modes:
-                            if task == "train" and mode in USER_MODES:
+                            if task == "train" and (
+                                mode in USER_MODES or onednn == INFERENCE_ONEDNN
+                            ):
                                 continue
                             for conv in args.decoder_convs:
                                 for fold in args.fold:
@@ -230,7 +239,8 @@ def describe(result):
     conv = result.get("decoder_conv", "direct")
     conv = "" if conv == "direct" else " wino"
     fold = " fold" if result.get("fold") else ""
-    onednn = "" if result.get("onednn", "on") == "on" else " dnn-off"
+    onednn = result.get("onednn", "on")
+    onednn = "" if onednn == "on" else f" dnn-{onednn}"
     return f"keras {result['mode']} {precision}{conv}{fold}{onednn}"
 
 
@@ -321,8 +331,10 @@ def main(argv=None):
         "--onednn",
         nargs="+",
         default=["on"],
-        choices=["on", "off"],
-        help="TF_ENABLE_ONEDNN_OPTS for the Keras processes",
+        choices=["on", "off", INFERENCE_ONEDNN],
+        help="TF_ENABLE_ONEDNN_OPTS for the Keras processes; `inference`: "
+        "oneDNN on with the inference-only settings `keras-refinenet "
+        "predict` uses (frozen weights, advanced CPU ops; forward only)",
     )
     parser.add_argument(
         "--torch-layouts",
@@ -365,6 +377,8 @@ def main(argv=None):
                 if config.get("onednn") == "off"
                 else "1"
             }
+            if config.get("onednn") == INFERENCE_ONEDNN:
+                environment = dict(INFERENCE_PROCESS_ENVIRONMENT)
             outputs = common.run_isolated(
                 __file__,
                 ["--worker", json.dumps(config)],

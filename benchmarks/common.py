@@ -80,11 +80,8 @@ def machine_description():
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{package} not installed")
     onednn = os.environ.get(ONEDNN_VARIABLE)
-    state = (
-        "default (on for TensorFlow on x86 Linux)"
-        if onednn is None
-        else f"{ONEDNN_VARIABLE}={onednn}"
-    )
+    setting = "default" if onednn is None else f"{ONEDNN_VARIABLE}={onednn}"
+    state = f"{onednn_state()} ({setting})"
     present = [flag for flag in ISA_FLAGS if flag in flags]
     return [
         f"CPU: {model}, {os.cpu_count()} logical cores",
@@ -93,6 +90,31 @@ def machine_description():
         f"oneDNN (TensorFlow): {state}",
         f"load average: {load_average()}",
     ]
+
+
+def onednn_state():
+    """Whether TensorFlow's oneDNN ops are on in a process with this env.
+
+    TensorFlow turns them on by default only on CPUs with AVX-512 VNNI,
+    AVX-512 BF16, AVX-VNNI or AMX, so the default differs between x86 kinds;
+    this asks TensorFlow itself, in a child process (the import costs
+    about 0.7 GiB that the driver should not hold).
+    """
+    probe = (
+        "from tensorflow.python.util import _pywrap_util_port as port;"
+        "print(port.IsMklEnabled())"
+    )
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    answer = completed.stdout.strip().splitlines()[-1:] or ["unknown"]
+    return {"True": "on", "False": "off"}.get(answer[0], "unknown")
 
 
 def bf16_supported():

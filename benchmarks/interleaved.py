@@ -117,13 +117,25 @@ def main(argv=None):
     )
     parser.add_argument("--rounds", default=3, type=int)
     parser.add_argument("--warmup", default=2, type=int)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        help="time only the Keras variants whose names contain one of "
+        "these strings (the reference always runs)",
+    )
     args = parser.parse_args(argv)
     height, width = args.size
     for line in common.machine_description():
         print(line)
     variants = torch_variants(args.model, height, width, args.precision)
     reference = next(iter(variants))
-    variants.update(keras_variants(args.model, height, width, args.precision))
+    keras = keras_variants(args.model, height, width, args.precision)
+    variants.update(
+        (key, function)
+        for key, function in keras.items()
+        if args.only is None or any(part in key for part in args.only)
+    )
     for _ in range(args.warmup):
         for function in variants.values():
             function()
