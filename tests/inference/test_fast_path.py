@@ -292,3 +292,25 @@ def test_winograd_copy_matches_the_direct_model(model, images):
         model, images, return_probabilities=True, decoder_conv="winograd"
     )
     assert relative_error(winograd, direct) < RELATIVE_TOLERANCE
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow's oneDNN"
+)
+def test_onednn_state_without_the_private_module(monkeypatch):
+    import sys
+
+    from tensorflow.python import util
+
+    from keras_refinenet.inference.fast_path import tensorflow_onednn_enabled
+
+    monkeypatch.delattr(util, "_pywrap_util_port", raising=False)
+    monkeypatch.setitem(
+        sys.modules, "tensorflow.python.util._pywrap_util_port", None
+    )
+    ask = tensorflow_onednn_enabled.__wrapped__  # past the per-process cache
+    for setting, expected in (("1", True), ("0", False), ("true", True)):
+        monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", setting)
+        assert ask() is expected
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert ask() is False
