@@ -48,6 +48,12 @@ TRAIN_CROP = (512, 512)
 TRAIN_BATCH = 2
 SGD = {"learning_rate": 1e-4, "momentum": 0.9}
 INFERENCE_ONEDNN = "inference"
+# The Keras processes' environment per `--onednn` choice.
+ONEDNN_ENVIRONMENTS = {
+    "on": {common.ONEDNN_VARIABLE: "1"},
+    "off": {common.ONEDNN_VARIABLE: "0"},
+    INFERENCE_ONEDNN: INFERENCE_PROCESS_ENVIRONMENT,
+}
 
 
 # === Workers (run in a subprocess) ===
@@ -331,7 +337,7 @@ def main(argv=None):
         "--onednn",
         nargs="+",
         default=["on"],
-        choices=["on", "off", INFERENCE_ONEDNN],
+        choices=list(ONEDNN_ENVIRONMENTS),
         help="TF_ENABLE_ONEDNN_OPTS for the Keras processes; `inference`: "
         "oneDNN on with the inference-only settings `keras-refinenet "
         "predict` uses (frozen weights, advanced CPU ops; forward only)",
@@ -372,13 +378,7 @@ def main(argv=None):
     results = []
     for config in configurations(args):
         try:
-            environment = {
-                common.ONEDNN_VARIABLE: "0"
-                if config.get("onednn") == "off"
-                else "1"
-            }
-            if config.get("onednn") == INFERENCE_ONEDNN:
-                environment = dict(INFERENCE_PROCESS_ENVIRONMENT)
+            environment = ONEDNN_ENVIRONMENTS[config.get("onednn", "on")]
             outputs = common.run_isolated(
                 __file__,
                 ["--worker", json.dumps(config)],

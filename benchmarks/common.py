@@ -14,6 +14,8 @@ import subprocess
 import sys
 import time
 
+from keras_refinenet.inference.process_settings import ONEDNN_VARIABLE
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # name -> RefineNet constructor arguments (besides the backbone).
@@ -55,7 +57,6 @@ ISA_FLAGS = (
     "amx_bf16",
     "amx_int8",
 )
-ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
 
 def machine_description():
@@ -101,8 +102,8 @@ def onednn_state():
     about 0.7 GiB that the driver should not hold).
     """
     probe = (
-        "from tensorflow.python.util import _pywrap_util_port as port;"
-        "print(port.IsMklEnabled())"
+        "from keras_refinenet.inference.fast_path import "
+        "tensorflow_onednn_enabled as on; print(on())"
     )
     try:
         completed = subprocess.run(

@@ -99,8 +99,8 @@ def _excepthook(*exc_info):
 
 if is_cli_process():
     inference_environment(sys.argv[1:])
-if is_cli_process() and not wants_framework_logs(sys.argv[1:]):
-    quiet_environment()
-    silence_stderr()
-    atexit.register(restore_stderr)
-    sys.excepthook = _excepthook
+    if not wants_framework_logs(sys.argv[1:]):
+        quiet_environment()
+        silence_stderr()
+        atexit.register(restore_stderr)
+        sys.excepthook = _excepthook

@@ -13,7 +13,6 @@ and takes the argmax, so no full-size probabilities reach the host.
 """
 
 import functools
-import os
 import weakref
 
 import keras
@@ -29,7 +28,7 @@ from keras_refinenet.constants import INFERENCE_PRECISIONS as PRECISIONS
 from keras_refinenet.inference.fold import inference_network
 from keras_refinenet.inference.process_settings import (
     ONEDNN_VARIABLE,
-    TRUE_VALUES,
+    variable_on,
 )
 from keras_refinenet.layers.resize import ResizeLike, native_resize
 from keras_refinenet.layers.winograd_conv import WinogradConv2D
@@ -102,8 +101,7 @@ def tensorflow_onednn_enabled():
         # No public TensorFlow API reports whether oneDNN is on.
         from tensorflow.python.util import _pywrap_util_port
     except ImportError:  # a TensorFlow without it: trust the variable
-        setting = os.environ.get(ONEDNN_VARIABLE, "0")
-        return setting.strip().lower() in TRUE_VALUES
+        return variable_on(ONEDNN_VARIABLE)
     return bool(_pywrap_util_port.IsMklEnabled())
 
 

@@ -69,6 +69,25 @@ def use_inference_process_settings(environ=None):
     return frozen_weights_assumed(environ)
 
 
+def variable_on(name, environ=None):
+    """Whether the boolean TensorFlow variable `name` is on in `environ`.
+
+    Args:
+        name: the variable, e.g. `TF_ENABLE_ONEDNN_OPTS`.
+        environ: the mapping to read (default `os.environ`).
+
+    Returns:
+        `True` or `False` (unset is off).
+
+    Example:
+
+    >>> variable_on("TF_ENABLE_ONEDNN_OPTS", {"TF_ENABLE_ONEDNN_OPTS": "1"})
+    True
+    """
+    environ = os.environ if environ is None else environ
+    return environ.get(name, "0").strip().lower() in TRUE_VALUES
+
+
 def frozen_weights_assumed(environ=None):
     """Whether `TF_ONEDNN_ASSUME_FROZEN_WEIGHTS` is on in `environ`.
 
@@ -83,6 +102,4 @@ def frozen_weights_assumed(environ=None):
     >>> frozen_weights_assumed({"TF_ONEDNN_ASSUME_FROZEN_WEIGHTS": "true"})
     True
     """
-    environ = os.environ if environ is None else environ
-    value = environ.get(FROZEN_WEIGHTS_VARIABLE, "0")
-    return value.strip().lower() in TRUE_VALUES
+    return variable_on(FROZEN_WEIGHTS_VARIABLE, environ)
