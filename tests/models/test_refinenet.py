@@ -240,6 +240,33 @@ def test_predict_on_arrays_matches_the_direct_call():
     np.testing.assert_allclose(tensor, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_predict_traces_tensorflows_bilinear_op(monkeypatch):
+    from keras_refinenet.layers import resize
+
+    calls = []
+    original = resize._tensorflow_bilinear
+
+    def recording(images, size, align_corners):
+        calls.append(size)
+        return original(images, size, align_corners)
+
+    monkeypatch.setattr(resize, "_tensorflow_bilinear", recording)
+    keras.utils.set_random_seed(3)
+    model = tiny_refinenet(num_classes=3, predict_decoder_conv="direct")
+    images = (
+        np.random.default_rng(5).uniform(0, 255, (2, 40, 48, 3)).astype("f4")
+    )
+    expected = np.asarray(model(model.preprocess(images), training=False))
+    assert not calls
+    outputs = model.predict(images, verbose=0)
+    assert calls
+    np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5)
+    # Outside `predict` the model keeps the gather path.
+    calls.clear()
+    model(model.preprocess(images), training=False)
+    assert not calls
+
+
 def test_array_dataset_batches_without_autotuning():
     from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
         array_dataset,

@@ -17,6 +17,7 @@ from keras_refinenet.layers.resize import (
     OPENCV_BICUBIC,
     PER_AXIS,
     ResizeLike,
+    native_resize,
 )
 from keras_refinenet.layers.utils import check_positive_int
 from keras_refinenet.models.refinenet.refinenet_backbone import (
@@ -327,6 +328,9 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         arrays' size, they go through the cached inference network of
         `predict_segmentation` (BatchNorm folded, 3x3 convolutions as
         `TransformedWinogradConv2D`; rebuilt after the weights change).
+        Bilinear resizes trace as TensorFlow's own op (`native_resize`,
+        float32 round-off from the gathers) there, as in
+        `predict_segmentation`.
 
         Args:
             x: raw 0..255 images `(B, H, W, 3)`, or a dataset.
@@ -336,15 +340,17 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         Returns:
             The logits as a numpy array.
         """
-        if keras.backend.backend() == "tensorflow" and _is_array(x):
-            network = self._array_predict_network(keras.ops.shape(x))
-            x = array_dataset(x, batch_size or DEFAULT_PREDICT_BATCH_SIZE)
-            if network is not None:
-                if self.preprocessor is not None:
-                    x = x.map(self.preprocessor)
-                return network.predict(x, **kwargs)
-            batch_size = None
-        return super().predict(x=x, batch_size=batch_size, **kwargs)
+        tensorflow = keras.backend.backend() == "tensorflow"
+        with native_resize(tensorflow):
+            if tensorflow and _is_array(x):
+                network = self._array_predict_network(keras.ops.shape(x))
+                x = array_dataset(x, batch_size or DEFAULT_PREDICT_BATCH_SIZE)
+                if network is not None:
+                    if self.preprocessor is not None:
+                        x = x.map(self.preprocessor)
+                    return network.predict(x, **kwargs)
+                batch_size = None
+            return super().predict(x=x, batch_size=batch_size, **kwargs)
 
     def _array_predict_network(self, shape):
         """The cached inference network (`fast_path.inference_forward`)
