@@ -19,10 +19,15 @@ from keras.src.models.functional import Functional
 
 from keras_refinenet.layers.winograd_conv import (
     TransformedWinogradConv2D,
+    WinogradConv2D,
     is_winograd_eligible,
 )
 
 CHANNELS_LAST_AXES = (-1, 3)
+# Below this many input channels oneDNN's direct 3x3 convolutions beat
+# Winograd F(4x4, 3x3) (AMX Xeon, float32: 64 channels at 128x256 0.51x,
+# 128 at 64x128 0.87x, 256 at 32x64 1.13x, 256 at 128x256 1.19x).
+WINOGRAD_MIN_CHANNELS = 256
 
 
 def fold_batch_normalization(model):
@@ -55,7 +60,11 @@ def fold_batch_normalization(model):
 
 
 def inference_network(
-    model, fold_batchnorm=True, winograd=False, compute_dtype_weights=False
+    model,
+    fold_batchnorm=True,
+    winograd=False,
+    compute_dtype_weights=False,
+    zero_biases=False,
 ):
     """An inference copy of `model`'s graph with faster equivalent layers.
 
@@ -64,13 +73,19 @@ def inference_network(
         fold_batchnorm: fold every `Conv2D -> BatchNormalization` pair
             into one convolution (see `fold_batch_normalization`).
         winograd: compute every 3x3, stride-1, 'same' convolution (image
-            encoder and decoder, folded ones included) with a
-            `TransformedWinogradConv2D` F(4x4, 3x3) whose kernel is
-            transformed once (exact to float32 round-off).
+            encoder and decoder, folded ones included) with at least
+            `WINOGRAD_MIN_CHANNELS` input channels, and every
+            `WinogradConv2D`, with a `TransformedWinogradConv2D` F(4x4,
+            3x3) whose kernel is transformed once (exact to float32
+            round-off).
         compute_dtype_weights: give layers of a mixed policy (e.g.
             `"mixed_bfloat16"`) their weights in the compute dtype, so a
             forward pass casts no weights (the values are the ones the
             mixed layers cast to).
+        zero_biases: give every bias-less `Conv2D` a zero bias (the same
+            outputs), so oneDNN fuses it with the add or ReLU after it;
+            trace the network inside `relu_as_maximum()`
+            (`keras_refinenet.layers.utils`).
 
     Returns:
         A `keras.Model` with the same inputs and outputs; layers that are
@@ -83,6 +98,11 @@ def inference_network(
     >>> x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
     >>> network = inference_network(keras.Model(inputs, x), winograd=True)
     >>> [type(layer).__name__ for layer in network.layers]
+    ['InputLayer', 'Conv2D']
+    >>> wide = keras.Input((8, 8, WINOGRAD_MIN_CHANNELS))
+    >>> x = keras.layers.Conv2D(4, 3, padding="same")(wide)
+    >>> network = inference_network(keras.Model(wide, x), winograd=True)
+    >>> [type(layer).__name__ for layer in network.layers]
     ['InputLayer', 'TransformedWinogradConv2D']
     """
     if not isinstance(model, Functional):
@@ -94,6 +114,7 @@ def inference_network(
         "fold_batchnorm": fold_batchnorm,
         "winograd": winograd,
         "compute_dtype_weights": compute_dtype_weights,
+        "zero_biases": zero_biases,
     }
     return _fold(model, {}, options)
 
@@ -191,7 +212,7 @@ def _folded_conv(
     variance = np.asarray(norm.moving_variance, "float64")
     scale = gamma / np.sqrt(variance + norm.epsilon) * np.ones(channels)
     kernel, bias = kernel * scale, (bias - mean) * scale + beta
-    if winograd and is_winograd_eligible(conv):
+    if winograd and _winograd_pays(conv, input_shape):
         return TransformedWinogradConv2D.from_conv(
             conv, input_shape, kernel=kernel, bias=bias
         )
@@ -205,24 +226,68 @@ def _folded_conv(
     return folded
 
 
+def _winograd_pays(conv, input_shape):
+    """Whether the inference network computes `conv` with Winograd: a
+    `WinogradConv2D` (the model's choice) or an eligible convolution with
+    at least `WINOGRAD_MIN_CHANNELS` input channels."""
+    if not is_winograd_eligible(conv):
+        return False
+    channels = input_shape[-1]
+    return isinstance(conv, WinogradConv2D) or (
+        channels is not None and channels >= WINOGRAD_MIN_CHANNELS
+    )
+
+
 def _replaceable(node):
-    """Whether `node` calls a Winograd-eligible conv on one input."""
+    """Whether `node` calls a conv Winograd pays for on one input."""
     return (
-        is_winograd_eligible(node.operation)
-        and len(node.input_tensors) == 1
+        len(node.input_tensors) == 1
+        and _winograd_pays(node.operation, node.input_tensors[0].shape)
         and not any(v is not None for v in node.arguments.kwargs.values())
     )
 
 
-def _compute_dtype_copy(layer, args, kwargs):
-    """`layer` rebuilt with its weights in its compute dtype (built by a
-    call on `args`), or `layer` itself if they already are."""
-    policy = _compute_dtype_policy(layer)
-    if policy is None:
+def _biasless_convs(layer):
+    """The plain `Conv2D`s without a bias in `layer`, itself included."""
+    return [
+        conv
+        for conv in layer._flatten_layers(include_self=True)
+        if type(conv) is keras.layers.Conv2D and not conv.use_bias
+    ]
+
+
+def _add_zero_bias(conv):
+    """Gives the built, bias-less `conv` a zero bias (the same outputs)."""
+    # Keras locks a built layer's state; the copy is the network's own.
+    conv._tracker.unlock()
+    try:
+        conv.bias = conv.add_weight(
+            name="bias", shape=(conv.filters,), initializer="zeros"
+        )
+    finally:
+        conv._tracker.lock()
+    conv.use_bias = True
+
+
+def _inference_copy(layer, args, kwargs, options):
+    """`layer` rebuilt (built by a call on `args`) with its weights in its
+    compute dtype and zero biases as `options` ask, or `layer` itself if
+    nothing changes."""
+    policy = None
+    if options["compute_dtype_weights"]:
+        policy = _compute_dtype_policy(layer)
+    biasless = options["zero_biases"] and _biasless_convs(layer)
+    if policy is None and not biasless:
         return layer
-    copy = type(layer).from_config({**layer.get_config(), "dtype": policy})
+    config = layer.get_config()
+    if policy is not None:
+        config["dtype"] = policy
+    copy = type(layer).from_config(config)
     copy(*args, **kwargs)
     copy.set_weights(layer.get_weights())
+    if biasless:
+        for conv in _biasless_convs(copy):
+            _add_zero_bias(conv)
     return copy
 
 
@@ -264,8 +329,8 @@ def _fold(functional, memo, options):
                 operation = TransformedWinogradConv2D.from_conv(
                     operation, source.shape
                 )
-            elif options["compute_dtype_weights"] and operation.weights:
-                operation = _compute_dtype_copy(operation, args, kwargs)
+            elif operation.weights:
+                operation = _inference_copy(operation, args, kwargs, options)
             outputs = operation(*args, **kwargs)
         for old, new in zip(node.outputs, keras.tree.flatten(outputs)):
             tensors[id(old)] = new

@@ -6,6 +6,7 @@ from keras_refinenet.layers.utils import (
     check_positive_int,
     conv2d,
     known_channels,
+    residual_input_relu,
 )
 
 
@@ -67,8 +68,8 @@ class ResidualConvUnit(keras.layers.Layer):
         x = inputs
         for block in range(self.num_blocks):
             residual = x
-            for conv in self.convs[2 * block : 2 * block + 2]:
-                x = conv(ops.relu(x))
+            first, second = self.convs[2 * block : 2 * block + 2]
+            x = second(ops.relu(first(residual_input_relu(x))))
             x = x + residual
         return x
 

@@ -1,6 +1,10 @@
 """Small helpers shared by the RefineNet layers."""
 
+import contextlib
+import contextvars
+
 import keras
+from keras import ops
 
 from keras_refinenet.layers.winograd_conv import (
     WINOGRAD,
@@ -16,6 +20,48 @@ TORCH_CONV_INITIALIZER = {
     "class_name": "VarianceScaling",
     "config": {"scale": 1.0 / 3.0, "mode": "fan_in", "distribution": "uniform"},
 }
+
+
+_RELU_AS_MAXIMUM = contextvars.ContextVar("relu_as_maximum", default=False)
+
+
+@contextlib.contextmanager
+def relu_as_maximum(enabled=True):
+    """Residual units trace the ReLU of their inputs as `maximum(x, 0)`.
+
+    The same values. For compiled inference graphs whose convolutions all
+    have a bias: TensorFlow's oneDNN remapper then fuses each unit's
+    `conv + bias + residual add`, but it also tries to fuse the next
+    unit's input ReLU into it although the sum feeds the next residual
+    add too, fails, and drops every fusion of the graph
+    ("remapper failed: ... Mutation::Apply error"). It matches no
+    `Maximum`.
+
+    Args:
+        enabled: `False` keeps `relu` (e.g. to compare both).
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.array([-1.0, 0.0, 2.0], "float32")
+    >>> with relu_as_maximum():
+    ...     y = residual_input_relu(x)
+    >>> np.asarray(y).tolist()
+    [0.0, 0.0, 2.0]
+    """
+    token = _RELU_AS_MAXIMUM.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _RELU_AS_MAXIMUM.reset(token)
+
+
+def residual_input_relu(x):
+    """`relu(x)` for an input that also feeds a residual sum (traced as
+    `maximum(x, 0)` inside `relu_as_maximum`)."""
+    if _RELU_AS_MAXIMUM.get():
+        return ops.maximum(x, ops.zeros((), dtype=x.dtype))
+    return ops.relu(x)
 
 
 def check_positive_int(name, value, allow_zero=False):

@@ -90,6 +90,34 @@ def test_tiny_refinenet_matches_unfolded(library, decoder_conv, rng):
     assert relative_error(actual, expected) < RELATIVE_TOLERANCE
 
 
+def test_zero_biases_keep_the_outputs(rng):
+    from keras_refinenet.inference.fast_path import inference_tracing
+    from keras_refinenet.inference.fold import inference_network
+
+    model = tiny_refinenet(num_classes=3)
+    randomize_statistics(model, rng)
+
+    def biasless(network):
+        return [
+            layer
+            for layer in network._flatten_layers()
+            if isinstance(layer, keras.layers.Conv2D) and not layer.use_bias
+        ]
+
+    assert len(biasless(model)) > 10
+    network = inference_network(model, zero_biases=True)
+    assert not biasless(network)
+    # The model itself keeps its layers.
+    assert len(biasless(model)) > 10
+    images = model.preprocess(
+        rng.uniform(0, 255, size=(2, 64, 96, 3)).astype("float32")
+    )
+    expected = np.asarray(model(images, training=False))
+    with inference_tracing():
+        actual = np.asarray(network.predict_on_batch(images))
+    assert relative_error(actual, expected) < RELATIVE_TOLERANCE
+
+
 def test_needs_a_functional_model():
     with pytest.raises(ValueError, match="Received: model=Dense"):
         fold_batch_normalization(keras.layers.Dense(2))

@@ -40,6 +40,19 @@ def test_residual_conv_unit_matches_reference(rng):
     )
 
 
+def test_residual_conv_unit_with_relu_as_maximum_matches_reference(rng):
+    from keras_refinenet.layers.utils import relu_as_maximum
+
+    # Exact zeros, where `maximum` and `relu` could differ.
+    x = np.maximum(rng.normal(size=ODD_SHAPE), 0.0).astype("float32")
+    layer = ResidualConvUnit(num_blocks=2)
+    with relu_as_maximum():
+        got = np.asarray(layer(x))
+    np.testing.assert_allclose(
+        got, ref.residual_conv_unit(x, _rcu_params(layer)), **TOLERANCE
+    )
+
+
 @pytest.mark.parametrize("conv_before_pool", [False, True])
 def test_chained_residual_pooling_matches_reference(rng, conv_before_pool):
     x = rng.normal(size=ODD_SHAPE).astype("float32")

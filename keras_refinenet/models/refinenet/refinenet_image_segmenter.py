@@ -17,7 +17,6 @@ from keras_refinenet.layers.resize import (
     OPENCV_BICUBIC,
     PER_AXIS,
     ResizeLike,
-    native_resize,
 )
 from keras_refinenet.layers.utils import check_positive_int
 from keras_refinenet.models.refinenet.refinenet_backbone import (
@@ -328,9 +327,9 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         arrays' size, they go through the cached inference network of
         `predict_segmentation` (BatchNorm folded, 3x3 convolutions as
         `TransformedWinogradConv2D`; rebuilt after the weights change).
-        Bilinear resizes trace as TensorFlow's own op (`native_resize`,
-        float32 round-off from the gathers) there, as in
-        `predict_segmentation`.
+        Both trace as `predict_segmentation` does
+        (`fast_path.inference_tracing`: TensorFlow's own bilinear op,
+        float32 round-off from the gathers).
 
         Args:
             x: raw 0..255 images `(B, H, W, 3)`, or a dataset.
@@ -340,8 +339,10 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         Returns:
             The logits as a numpy array.
         """
+        from keras_refinenet.inference.fast_path import inference_tracing
+
         tensorflow = keras.backend.backend() == "tensorflow"
-        with native_resize(tensorflow):
+        with inference_tracing():
             if tensorflow and _is_array(x):
                 network = self._array_predict_network(keras.ops.shape(x))
                 x = array_dataset(x, batch_size or DEFAULT_PREDICT_BATCH_SIZE)
