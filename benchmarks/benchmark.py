@@ -4,9 +4,11 @@ Measures, each configuration in its own subprocess (so peak memory is its
 own), the median forward latency and images/s over `--repeats` runs after
 `--warmup` runs, the training step time (forward, loss, backward, SGD
 update), and peak resident memory (`ru_maxrss`). Keras runs eagerly
-(`eager`), as a `tf.function` (`graph`), with XLA (`xla`), or through the
-paths users call: `model.predict` (`predict`) and `predict_segmentation`
-(`segment`, raw pixels to class ids, softmax and resizing included); in
+(`eager`), as a `tf.function` (`graph`), with XLA (`xla`), as the bare
+compiled inference network `predict_segmentation` runs (`network`: the
+baseline of the user paths' overhead), or through the paths users call:
+`model.predict` (`predict`) and `predict_segmentation` (`segment`, raw
+pixels to class ids, softmax and resizing included); in
 float32 or `mixed_bfloat16` (only where the CPU has bf16 instructions),
 with the direct or Winograd decoder (`--decoder-convs`), BatchNorm folded
 or not (`--fold`), oneDNN on or off or on with the inference-only
@@ -44,6 +46,11 @@ from keras_refinenet.inference.process_settings import (  # noqa: E402
 
 # The paths users call (no training step through them).
 USER_MODES = ("predict", "segment")
+# The compiled inference network `predict_segmentation` runs (same
+# precision, folding and `decoder_conv="auto"` choice), called bare: the
+# baseline of the user paths' per-call overhead.
+NETWORK_MODE = "network"
+SEPARATE_COPY_MODES = ("segment", NETWORK_MODE)
 TRAIN_CROP = (512, 512)
 TRAIN_BATCH = 2
 SGD = {"learning_rate": 1e-4, "momentum": 0.9}
@@ -57,6 +64,26 @@ ONEDNN_ENVIRONMENTS = {
 
 
 # === Workers (run in a subprocess) ===
+def _inference_network_call(model, pixels, precision, fold):
+    import tensorflow as tf
+
+    from keras_refinenet.inference.fast_path import (
+        inference_forward,
+        inference_tracing,
+        resolve_decoder_conv,
+    )
+
+    precision = "float32" if precision == "float32" else "bfloat16"
+    height, width = pixels.shape[1:3]
+    conv = resolve_decoder_conv(model, "auto", precision, height * width)
+    network = inference_forward(model, precision, fold, conv).network
+    images = tf.constant(model.preprocess(pixels))
+    with inference_tracing():
+        step = tf.function(lambda x: network(x, training=False))
+        step.get_concrete_function(images)
+    return lambda: step(images).numpy()
+
+
 def keras_worker(config):
     import keras
     import numpy as np
@@ -69,7 +96,7 @@ def keras_worker(config):
     mode = config["mode"]
     fold = config.get("fold", False)
     # predict_segmentation makes its own bfloat16 copy (`precision=`).
-    if precision != "float32" and mode != "segment":
+    if precision != "float32" and mode not in SEPARATE_COPY_MODES:
         keras.config.set_dtype_policy(precision)
     model = common.build_keras_model(
         config["model"], decoder_conv=config.get("decoder_conv", "direct")
@@ -92,6 +119,8 @@ def keras_worker(config):
             return function
         if mode == "predict":
             return lambda: model.predict(pixels, verbose=0)  # noqa: E731
+        if mode == NETWORK_MODE:
+            return _inference_network_call(model, pixels, precision, fold)
         if mode == "eager":
             step = network
         else:
@@ -311,7 +340,7 @@ def main(argv=None):
         "--modes",
         nargs="+",
         default=["graph"],
-        choices=["eager", "graph", "xla", *USER_MODES],
+        choices=["eager", "graph", "xla", NETWORK_MODE, *USER_MODES],
     )
     parser.add_argument(
         "--precisions",

@@ -108,6 +108,118 @@ def test_folded_copy_follows_weight_changes(images):
     assert relative_error(second(images), expected) < RELATIVE_TOLERANCE
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the watch reads TensorFlow variables",
+)
+def test_weight_watch_sees_every_kind_of_update():
+    import tensorflow as tf
+
+    from keras_refinenet.inference.fast_path import TensorFlowWeightWatch
+
+    model = tiny_refinenet(num_classes=3)
+    kernel = model.classifier.kernel
+    watch = TensorFlowWeightWatch(model.weights)
+    assert not watch.unchanged()  # nothing to compare with yet
+    assert watch.unchanged()
+    assert watch.unchanged()
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build([kernel])
+    step = tf.function(
+        lambda: optimizer.apply([tf.ones(kernel.shape)], [kernel])
+    )
+    xla_step = tf.function(
+        lambda: optimizer.apply([tf.ones(kernel.shape)], [kernel]),
+        jit_compile=True,
+    )
+    dense = {
+        "assign": lambda: kernel.assign(np.asarray(kernel) + 1.0),
+        "assign_sub": lambda: kernel.assign_sub(np.ones(kernel.shape)),
+        "compiled optimizer step": step,
+        "XLA optimizer step": xla_step,
+        "set_weights": lambda: model.set_weights(model.get_weights()),
+    }
+    # Sliced and sparse updates switch the variable to copies on read:
+    # from then on it always counts as changed.
+    sparse = {
+        "one element": lambda: kernel.value[0, 0, 0, 0].assign(5.0),
+        "scatter": lambda: kernel.value.scatter_nd_update(
+            [[0, 0, 0, 1]], [3.0]
+        ),
+    }
+    for name, update in {**dense, **sparse}.items():
+        before = np.asarray(kernel).copy()
+        update()
+        assert not watch.unchanged(), name
+        assert watch.unchanged() == (name in dense), name
+        assert name == "set_weights" or not np.array_equal(
+            before, np.asarray(kernel)
+        )
+
+
+def test_inference_network_follows_training_and_loads(images, tmp_path):
+    model = tiny_refinenet(num_classes=3)
+    model.compile()
+
+    def check():
+        forward = inference_forward(model, fold_batchnorm=True)
+        expected = np.asarray(model(model.preprocess(images), training=False))
+        assert relative_error(forward(images), expected) < RELATIVE_TOLERANCE
+
+    check()
+    check()
+    labels = np.random.default_rng(1).integers(0, 3, images.shape[:3])
+    model.fit(images, labels, epochs=1, verbose=0)
+    check()
+    path = str(tmp_path / "weights.weights.h5")
+    model.save_weights(path)
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    check()
+    model.load_weights(path)
+    check()
+
+
+def test_preprocessing_runs_inside_the_compiled_network(images):
+    from keras_refinenet.inference.fast_path import (
+        CompiledForward,
+        in_graph_normalization,
+    )
+    from keras_refinenet.models.refinenet import (
+        RefineNetImageConverter,
+        RefineNetImageSegmenterPreprocessor,
+    )
+
+    model = tiny_refinenet(num_classes=3)
+    forward = inference_forward(model, fold_batchnorm=True)
+    assert forward.raw_network is not None
+    expected = np.asarray(model(model.preprocess(images), training=False))
+    assert relative_error(forward(images), expected) < RELATIVE_TOLERANCE
+    # The same scale and offset as the converter, computed independently.
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    layer = in_graph_normalization(model.preprocessor)
+    np.testing.assert_allclose(
+        np.asarray(layer(images)),
+        (images / 255.0 - mean) / std,
+        rtol=1e-5,
+        atol=1e-5,
+    )
+    # A resizing converter or another preprocessor keeps running eagerly.
+    resizing = RefineNetImageSegmenterPreprocessor(
+        RefineNetImageConverter(image_size=(32, 32))
+    )
+
+    class Custom(RefineNetImageSegmenterPreprocessor):
+        pass
+
+    custom = Custom(RefineNetImageConverter())
+    for preprocessor in (resizing, custom):
+        assert in_graph_normalization(preprocessor) is None
+    model.preprocessor = custom
+    eager = CompiledForward(model, forward.network)
+    assert eager.raw_network is None
+    assert relative_error(eager(images), expected) < RELATIVE_TOLERANCE
+
+
 def test_predict_segmentation_precisions(model, images):
     _, expected = predict_segmentation(
         model, images, return_probabilities=True, fold_batchnorm=False

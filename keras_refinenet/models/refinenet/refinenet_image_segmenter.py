@@ -344,17 +344,19 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         tensorflow = keras.backend.backend() == "tensorflow"
         with inference_tracing():
             if tensorflow and _is_array(x):
-                network = self._array_predict_network(keras.ops.shape(x))
+                forward = self._array_predict_network(keras.ops.shape(x))
                 x = array_dataset(x, batch_size or DEFAULT_PREDICT_BATCH_SIZE)
-                if network is not None:
-                    if self.preprocessor is not None:
+                if forward is not None:
+                    network = forward.raw_network
+                    if network is None:
+                        network = forward.network
                         x = x.map(self.preprocessor)
                     return network.predict(x, **kwargs)
                 batch_size = None
             return super().predict(x=x, batch_size=batch_size, **kwargs)
 
     def _array_predict_network(self, shape):
-        """The cached inference network (`fast_path.inference_forward`)
+        """The cached `fast_path.CompiledForward` whose network
         `predict_decoder_conv` picks for arrays of `shape`, or `None` for
         this model itself."""
         import tensorflow as tf
@@ -383,7 +385,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         sixteen_bit = self.dtype_policy.compute_dtype != "float32"
         if conv != WINOGRAD_CONV and not sixteen_bit:
             return None
-        return inference_forward(self, decoder_conv=conv).network
+        return inference_forward(self, decoder_conv=conv)
 
     # === Presets ===
     @classproperty
