@@ -284,6 +284,44 @@ def _relative_error(actual, expected):
     return np.max(np.abs(actual - expected)) / np.max(np.abs(expected))
 
 
+def record_predict_calls(monkeypatch):
+    """The models whose `predict` or `predict_on_batch` run, in order."""
+    networks = []
+    for name in ("predict", "predict_on_batch"):
+        original = getattr(keras.Model, name)
+
+        def recording(self, *args, original=original, **kwargs):
+            networks.append(self)
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(keras.Model, name, recording)
+    return networks
+
+
+def test_predict_in_batches_shows_progress_and_checks_its_input(capsys):
+    from keras_refinenet.models.refinenet.refinenet_image_segmenter import (
+        predict_in_batches,
+    )
+
+    calls = []
+
+    def forward(batch):
+        calls.append(len(batch))
+        return batch * 2.0
+
+    images = np.arange(5 * 2, dtype="float32").reshape(5, 2)
+    outputs = predict_in_batches(forward, images, 2)
+    np.testing.assert_array_equal(outputs, images * 2.0)
+    assert calls == [2, 2, 1]
+    assert "3/3" in capsys.readouterr().out
+    predict_in_batches(forward, images, 2, verbose=0)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(ValueError, match="Received: x.shape=\\(0, 2\\)"):
+        predict_in_batches(forward, images[:0], 2)
+    with pytest.raises(ValueError, match="Received: batch_size=0"):
+        predict_in_batches(forward, images, 0)
+
+
 def test_predict_runs_the_winograd_network_for_large_views(monkeypatch):
     from keras_refinenet.inference import fast_path
     from keras_refinenet.layers.winograd_conv import (
@@ -300,14 +338,7 @@ def test_predict_runs_the_winograd_network_for_large_views(monkeypatch):
     images = (
         np.random.default_rng(6).uniform(0, 255, (3, 40, 48, 3)).astype("f4")
     )
-    networks = []
-    original = keras.Model.predict
-
-    def recording_predict(self, *args, **kwargs):
-        networks.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "predict", recording_predict)
+    networks = record_predict_calls(monkeypatch)
 
     def direct():
         return np.asarray(model(model.preprocess(images), training=False))
@@ -337,14 +368,7 @@ def test_bfloat16_predict_runs_the_folded_bfloat16_network(monkeypatch):
     images = (
         np.random.default_rng(8).uniform(0, 255, (2, 32, 40, 3)).astype("f4")
     )
-    networks = []
-    original = keras.Model.predict
-
-    def recording_predict(self, *args, **kwargs):
-        networks.append(self)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "predict", recording_predict)
+    networks = record_predict_calls(monkeypatch)
     outputs = model.predict(images, verbose=0)
     network = networks[-1]
     assert network is not model
