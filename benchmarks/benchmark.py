@@ -251,8 +251,12 @@ def configurations(args):
                                 continue
                             for conv in args.decoder_convs:
                                 for fold in args.fold:
-                                    if fold == "on" and (
-                                        task == "train" or mode == "predict"
+                                    if fold == "on" and task == "train":
+                                        continue
+                                    # `model.predict` folds by itself.
+                                    if (
+                                        mode == "predict"
+                                        and fold != (args.fold[0])
                                     ):
                                         continue
                                     yield {
@@ -261,7 +265,8 @@ def configurations(args):
                                         "mode": mode,
                                         "precision": precision,
                                         "decoder_conv": conv,
-                                        "fold": fold == "on",
+                                        "fold": fold == "on"
+                                        and mode != "predict",
                                         "onednn": onednn,
                                     }
 

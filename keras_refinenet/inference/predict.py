@@ -61,14 +61,7 @@ def prepare_image(image, min_size=MIN_IMAGE_SIZE):
     (40, 50, 3)
     """
     image = np.asarray(image)
-    if image.dtype == bool or not (
-        np.issubdtype(image.dtype, np.integer)
-        or np.issubdtype(image.dtype, np.floating)
-    ):
-        raise ValueError(
-            "Images must hold integer or float pixel values. "
-            f"Received: image.dtype={image.dtype}"
-        )
+    _check_pixel_dtype(image)
     if image.ndim == 2:
         image = image[..., np.newaxis]
     if image.ndim != 3:
@@ -77,6 +70,23 @@ def prepare_image(image, min_size=MIN_IMAGE_SIZE):
             "batches are (batch, height, width, channels) arrays or lists. "
             f"Received: image.shape={image.shape}"
         )
+    return _checked_pixels(image, min_size)
+
+
+def _check_pixel_dtype(image):
+    if image.dtype == bool or not (
+        np.issubdtype(image.dtype, np.integer)
+        or np.issubdtype(image.dtype, np.floating)
+    ):
+        raise ValueError(
+            "Images must hold integer or float pixel values. "
+            f"Received: image.dtype={image.dtype}"
+        )
+
+
+def _checked_pixels(image, min_size):
+    """`prepare_image` of `(..., h, w, c)` pixels: one image or a batch,
+    checked and converted at once (float32 input is not copied)."""
     channels = image.shape[-1]
     if channels not in (GRAYSCALE_CHANNELS, RGB_CHANNELS, RGBA_CHANNELS):
         raise ValueError(
@@ -84,20 +94,22 @@ def prepare_image(image, min_size=MIN_IMAGE_SIZE):
             "in the last axis; a batch of grayscale images needs a "
             f"channel axis. Received: image.shape={image.shape}"
         )
-    height, width = image.shape[:2]
+    height, width = image.shape[-3:-1]
     if min(height, width) < min_size:
         raise ValueError(
             f"Images must be at least {min_size}x{min_size} pixels (the "
             "network's coarsest stride). Received: image of "
             f"height={height}, width={width}"
         )
-    image = image.astype(np.float32)
-    if not np.all(np.isfinite(image)):
+    image = image.astype(np.float32, copy=False)
+    # NaN and infinities reach the minimum or the maximum.
+    low, high = image.min(), image.max()
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(
             "Images must not contain NaN or infinite values. Received: "
             f"{int(np.sum(~np.isfinite(image)))} non-finite values"
         )
-    if image.min() < 0 or image.max() > MAX_PIXEL_VALUE:
+    if low < 0 or high > MAX_PIXEL_VALUE:
         raise ValueError(
             "Pixel values must be in [0, 255] (uint8 or float RGB). "
             f"Received: values in {_describe_range(image)}"
@@ -135,8 +147,8 @@ def _split_input(images, min_size):
                 "`images` must not be an empty batch. "
                 f"Received: images.shape={array.shape}"
             )
-        batch = np.stack([prepare_image(image, min_size) for image in array])
-        return [batch], "batch"
+        _check_pixel_dtype(array)
+        return [_checked_pixels(array, min_size)], "batch"
     return [prepare_image(array, min_size)[np.newaxis]], "single"
 
 
