@@ -3,9 +3,13 @@
 Builds benchmark model `--model` (random weights, stride-4 logits like the
 PyTorch reference), exports it to ONNX, LiteRT float and int8 and OpenVINO
 at one `--size`, and times batch-1 forwards of: the TensorFlow graph (the
-frozen export function), ONNX Runtime, the LiteRT interpreter (float,
-int8), OpenVINO (float32) and the PyTorch reference
-(`tests/convert/reference_pytorch.py`, when torch is installed), all with
+frozen export function), the user paths (`predict_segmentation` in
+float32 and, where the CPU has bf16, bfloat16; `model.predict`, all with
+the TensorFlow settings `keras-refinenet predict` starts with), ONNX
+Runtime, the LiteRT interpreter (float, int8), OpenVINO (float32 and its
+bf16 hint) and the PyTorch reference
+(`tests/convert/reference_pytorch.py`, when torch is installed: NCHW and
+channels_last float32, channels_last under bfloat16 autocast), all with
 `--threads` CPU threads. Each export runs in its own process (the
 converters of a 118M-parameter model take many GiB; a row whose process
 is killed says so). ONNX and OpenVINO are timed twice: with the native
@@ -51,6 +55,9 @@ GATHER_FORMATS = ("onnx", "openvino")
 NATIVE_NOTE = "native resize"
 GATHER_NOTE = "Keras gather resize"
 CALIBRATION_IMAGES = 16
+TORCH_NCHW = "PyTorch reference (NCHW)"
+TORCH_CHANNELS_LAST = "PyTorch reference (channels_last)"
+TORCH_BF16 = "PyTorch reference (channels_last, bf16 autocast)"
 
 
 def cpu_name():
@@ -95,6 +102,8 @@ def parse_args(argv=None):
 
 
 def torch_main(args):
+    """The reference in NCHW and channels_last float32, and channels_last
+    under bfloat16 autocast where the CPU has bf16."""
     import torch
 
     torch.set_num_threads(args.threads)
@@ -103,20 +112,35 @@ def torch_main(args):
     batch = torch.from_numpy(
         rng.uniform(0, 1, (1, 3, *args.size)).astype("float32")
     )
+    variants = [(TORCH_NCHW, False, False), (TORCH_CHANNELS_LAST, True, False)]
+    if common.bf16_supported():
+        variants.append((TORCH_BF16, True, True))
+    times = {}
+    for name, channels_last, autocast in variants:
+        layout = (
+            torch.channels_last if channels_last else torch.contiguous_format
+        )
+        model = reference.to(memory_format=layout)
+        inputs = batch.contiguous(memory_format=layout)
 
-    def forward():
-        with torch.inference_mode():
-            reference(batch)
+        def forward(model=model, inputs=inputs, autocast=autocast):
+            with (
+                torch.inference_mode(),
+                torch.autocast("cpu", torch.bfloat16, enabled=autocast),
+            ):
+                model(inputs)
 
-    seconds, _ = common.median_time(forward, args.repeats, args.warmup)
-    common.emit({"milliseconds": seconds * 1000})
+        seconds, _ = common.median_time(forward, args.repeats, args.warmup)
+        times[name] = seconds * 1000
+    common.emit({"milliseconds": times})
 
 
-def _keras_model(args):
+def _keras_model(args, inter_op_threads=1):
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    if inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op_threads)
     import keras
 
     repository = pathlib.Path(__file__).resolve().parents[1]
@@ -179,9 +203,15 @@ def main(argv=None):
         return torch_main(args)
     if args.export_only:
         return export_main(args)
+    # The user paths run as `keras-refinenet predict` starts TensorFlow.
+    from keras_refinenet.inference.process_settings import (
+        use_inference_process_settings,
+    )
+
+    use_inference_process_settings()
     import tensorflow as tf
 
-    model = _keras_model(args)
+    model = _keras_model(args, inter_op_threads=None)
     from keras_refinenet.export.formats import logits_function
 
     images = _images(args)
@@ -221,10 +251,20 @@ def main(argv=None):
         del frozen, forward
     from keras_refinenet.inference.predict import predict_segmentation
 
-    segment = functools.partial(predict_segmentation, model, images)
-    seconds, _ = common.median_time(segment, args.repeats, args.warmup)
-    record("Keras predict_segmentation (defaults)", "-", seconds * 1000, None)
-    del model, segment
+    precisions = ["float32"]
+    if common.bf16_supported():
+        precisions.append("bfloat16")
+    for precision in precisions:
+        segment = functools.partial(
+            predict_segmentation, model, images, precision=precision
+        )
+        seconds, _ = common.median_time(segment, args.repeats, args.warmup)
+        name = f"Keras predict_segmentation ({precision})"
+        record(name, "-", seconds * 1000, None)
+    predict = functools.partial(model.predict, images, verbose=0)
+    seconds, _ = common.median_time(predict, args.repeats, args.warmup)
+    record("Keras model.predict (float32)", "-", seconds * 1000, predict())
+    del model, segment, predict
     exports = [(format, True) for format in args.formats]
     if not args.no_gather_rows:
         exports += [
@@ -261,8 +301,8 @@ def main(argv=None):
     # slow each other down when they share one.
     (result,) = common.run_isolated(__file__, [*base, "--torch-only"])
     if "milliseconds" in result:
-        milliseconds = result["milliseconds"]
-        rows.append(("PyTorch reference (NCHW)", "PyTorch", milliseconds))
+        for name, milliseconds in result["milliseconds"].items():
+            rows.append((name, "PyTorch", milliseconds))
     else:
         print(f"PyTorch reference skipped: {result}", file=sys.stderr)
     load_after = common.load_average()

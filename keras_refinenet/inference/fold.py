@@ -329,7 +329,7 @@ def _fold(functional, memo, options):
                 operation = TransformedWinogradConv2D.from_conv(
                     operation, source.shape
                 )
-            elif operation.weights:
+            elif getattr(operation, "weights", None):
                 operation = _inference_copy(operation, args, kwargs, options)
             outputs = operation(*args, **kwargs)
         for old, new in zip(node.outputs, keras.tree.flatten(outputs)):

@@ -354,9 +354,21 @@ def test_predict_runs_the_winograd_network_for_large_views(monkeypatch):
     outputs = model.predict(images, verbose=0)
     assert networks[-1] is not model
     assert _relative_error(outputs, direct()) < 1e-4
-    # Small views and an explicit "direct" run the model itself.
+    # Small views run the folded network without Winograd (oneDNN on).
+    small = model.predict(images[:, :20], verbose=0)
+    kinds = {type(layer) for layer in networks[-1]._flatten_layers()}
+    assert networks[-1] is not model
+    assert TransformedWinogradConv2D not in kinds
+    assert keras.layers.BatchNormalization not in kinds
+    expected = np.asarray(
+        model(model.preprocess(images[:, :20]), training=False)
+    )
+    assert _relative_error(small, expected) < 1e-4
+    # Eigen kernels keep the model's weights; "direct" runs the model.
+    monkeypatch.setattr(fast_path, "tensorflow_onednn_enabled", lambda: False)
     model.predict(images[:, :20], verbose=0)
-    assert networks[-1] is model
+    kinds = {type(layer) for layer in networks[-1]._flatten_layers()}
+    assert keras.layers.BatchNormalization in kinds
     model.predict_decoder_conv = "direct"
     model.predict(images, verbose=0)
     assert networks[-1] is model

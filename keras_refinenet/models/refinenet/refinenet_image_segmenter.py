@@ -123,12 +123,14 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
             `predict_segmentation` returns these values.
         predict_decoder_conv: the decoder convolutions `predict` runs on
             in-memory arrays on TensorFlow: `"auto"` (without a GPU, an
-            inference copy with BatchNorm folded and every 3x3 stride-1
-            convolution in Winograd F(4x4, 3x3) for float32 images of at
-            least 256x512 pixels, exact to float32 round-off; for 16-bit
-            models, their inference copy with BatchNorm folded; otherwise
-            the model itself), `"direct"` (the model itself) or
-            `"winograd"` (the Winograd copy at any size). Training and
+            inference copy with BatchNorm folded and every wide 3x3
+            stride-1 convolution in Winograd F(4x4, 3x3) for float32
+            images of at least 256x512 pixels, exact to float32
+            round-off; otherwise the cached inference network with
+            BatchNorm folded for 16-bit models and where oneDNN runs, or
+            the model's own weights), `"direct"` (the model itself,
+            through Keras's loop) or `"winograd"` (the Winograd copy at
+            any size). Training and
             `model(x)` always use the backbone's `decoder_conv`.
         compile: compile with `compile()`'s defaults at construction
             (keras-hub tasks do by default; RefineNet waits for an
@@ -319,21 +321,22 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
     def predict(self, x=None, batch_size=None, **kwargs):
         """`keras.Model.predict` on raw pixels (the preprocessor applied).
 
-        On TensorFlow, in-memory arrays are fed through `tf.data` batches
-        with autotuning off instead of keras-hub's grain pipeline: the
-        tf.data autotuner took a core from the network (Light-Weight
-        RefineNet-101 at 512x1024 on 2 cores: 1.29 s per call against
-        0.74 s with it off; see `benchmarks/README.md`). The outputs are
-        the same. Where `predict_decoder_conv` picks Winograd for the
-        arrays' size, they go through the cached inference network of
-        `predict_segmentation` (BatchNorm folded, 3x3 convolutions as
-        `TransformedWinogradConv2D`; rebuilt after the weights change),
-        batch by batch through its compiled `predict_on_batch` (a progress
-        bar unless `verbose=0`; other `predict` arguments take Keras's
-        loop): Keras's loop cost 25-30 ms per call (RefineNet-101
-        512x1024, 6% of its bfloat16 forward pass). Both trace as
+        On TensorFlow, in-memory arrays go through the cached inference
+        network of `predict_segmentation` (BatchNorm folded where it pays,
+        wide 3x3 convolutions as `TransformedWinogradConv2D` where
+        `predict_decoder_conv` picks Winograd for the arrays' size;
+        rebuilt after the weights change), batch by batch through its
+        compiled `predict_on_batch` with a progress bar unless
+        `verbose=0`: Keras's loop cost 25-30 ms per call (RefineNet-101
+        512x1024, 6% of its bfloat16 forward pass). It traces as
         `predict_segmentation` does (`fast_path.inference_tracing`:
-        TensorFlow's own bilinear op, float32 round-off from the gathers).
+        TensorFlow's own bilinear op, float32 round-off from the
+        gathers). With `predict_decoder_conv="direct"` or other `predict`
+        arguments, arrays take Keras's loop as `tf.data` batches with
+        autotuning off instead of keras-hub's grain pipeline: the tf.data
+        autotuner took a core from the network (Light-Weight
+        RefineNet-101 at 512x1024 on 2 cores: 1.29 s per call against
+        0.74 s with it off; see `benchmarks/README.md`).
 
         Args:
             x: raw 0..255 images `(B, H, W, 3)`, or a dataset.
@@ -373,6 +376,7 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         from keras_refinenet.inference.fast_path import (
             inference_forward,
             resolve_decoder_conv,
+            tensorflow_onednn_enabled,
         )
 
         # Inference copies are built outside distribution strategies.
@@ -389,12 +393,15 @@ class RefineNetImageSegmenter(keras_hub.models.ImageSegmenter):
         conv = resolve_decoder_conv(
             self, self.predict_decoder_conv, None, pixels
         )
-        # 16-bit models gain from folding alone (RefineNet-101 in
-        # bfloat16 on an AMX Xeon: 0.96 s -> 0.67 s).
-        sixteen_bit = self.dtype_policy.compute_dtype != "float32"
-        if conv != WINOGRAD_CONV and not sixteen_bit:
-            return None
-        return inference_forward(self, decoder_conv=conv)
+        # Folding pays in 16 bits (RefineNet-101 in bfloat16 on an AMX
+        # Xeon: 0.96 s -> 0.67 s) and wherever oneDNN runs (float32: 2.17
+        # -> 2.05 s there); Eigen kernels keep the model's own weights.
+        fold = (
+            conv == WINOGRAD_CONV
+            or self.dtype_policy.compute_dtype != "float32"
+            or tensorflow_onednn_enabled()
+        )
+        return inference_forward(self, fold_batchnorm=fold, decoder_conv=conv)
 
     # === Presets ===
     @classproperty
