@@ -17,6 +17,10 @@ import numpy as np
 # Keras has no public type for graph (functional) models.
 from keras.src.models.functional import Functional
 
+from keras_refinenet.layers.chained_residual_pooling import (
+    ChainedResidualPooling,
+    SeparableMaxPooling2D,
+)
 from keras_refinenet.layers.winograd_conv import (
     TransformedWinogradConv2D,
     WinogradConv2D,
@@ -65,6 +69,7 @@ def inference_network(
     winograd=False,
     compute_dtype_weights=False,
     zero_biases=False,
+    separable_pooling=False,
 ):
     """An inference copy of `model`'s graph with faster equivalent layers.
 
@@ -86,6 +91,8 @@ def inference_network(
             outputs), so oneDNN fuses it with the add or ReLU after it;
             trace the network inside `relu_as_maximum()`
             (`keras_refinenet.layers.utils`).
+        separable_pooling: chained residual poolings pool with a
+            `SeparableMaxPooling2D` (the same values).
 
     Returns:
         A `keras.Model` with the same inputs and outputs; layers that are
@@ -115,6 +122,7 @@ def inference_network(
         "winograd": winograd,
         "compute_dtype_weights": compute_dtype_weights,
         "zero_biases": zero_biases,
+        "separable_pooling": separable_pooling,
     }
     return _fold(model, {}, options)
 
@@ -269,15 +277,39 @@ def _add_zero_bias(conv):
     conv.use_bias = True
 
 
+def _square_poolings(layer):
+    """The chained residual poolings in `layer` (itself included) that
+    still pool with a `MaxPooling2D`."""
+    return [
+        crp
+        for crp in layer._flatten_layers(include_self=True)
+        if isinstance(crp, ChainedResidualPooling)
+        and type(crp.pool) is keras.layers.MaxPooling2D
+    ]
+
+
+def _separate_pooling(crp):
+    """`crp` pools with a `SeparableMaxPooling2D` (the same values)."""
+    # Keras locks a built layer's state; the copy is the network's own.
+    crp._tracker.unlock()
+    try:
+        crp.pool = SeparableMaxPooling2D(
+            crp.pool_size, dtype=crp.dtype_policy, name="separable_pool"
+        )
+    finally:
+        crp._tracker.lock()
+
+
 def _inference_copy(layer, args, kwargs, options):
     """`layer` rebuilt (built by a call on `args`) with its weights in its
-    compute dtype and zero biases as `options` ask, or `layer` itself if
-    nothing changes."""
+    compute dtype, zero biases and separable poolings as `options` ask, or
+    `layer` itself if nothing changes."""
     policy = None
     if options["compute_dtype_weights"]:
         policy = _compute_dtype_policy(layer)
     biasless = options["zero_biases"] and _biasless_convs(layer)
-    if policy is None and not biasless:
+    pools = options["separable_pooling"] and _square_poolings(layer)
+    if policy is None and not biasless and not pools:
         return layer
     config = layer.get_config()
     if policy is not None:
@@ -288,6 +320,9 @@ def _inference_copy(layer, args, kwargs, options):
     if biasless:
         for conv in _biasless_convs(copy):
             _add_zero_bias(conv)
+    if pools:
+        for crp in _square_poolings(copy):
+            _separate_pooling(crp)
     return copy
 
 

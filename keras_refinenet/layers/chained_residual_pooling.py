@@ -108,3 +108,50 @@ class ChainedResidualPooling(keras.layers.Layer):
             }
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_refinenet")
+class SeparableMaxPooling2D(keras.layers.Layer):
+    """A square stride-1 "same" max-pooling as a row then a column pass.
+
+    The max over a `k x k` window is the max of the row maxima, and "same"
+    padding never wins either pass, so the result equals
+    `MaxPooling2D(k, strides=1, padding="same")` exactly with `2k`
+    comparisons per value instead of `k * k` (an inference rewrite of the
+    CRP pooling; Light-Weight RefineNet-101 in bfloat16 on an AMX Xeon:
+    0.165 -> 0.156 s).
+
+    Args:
+        pool_size: the window side `k`.
+        **kwargs: base layer arguments.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).normal(size=(1, 7, 6, 2))
+    >>> square = keras.layers.MaxPooling2D(5, strides=1, padding="same")
+    >>> bool(np.array_equal(SeparableMaxPooling2D(5)(x), square(x)))
+    True
+    """
+
+    def __init__(self, pool_size, **kwargs):
+        super().__init__(**kwargs)
+        check_positive_int("pool_size", pool_size)
+        self.pool_size = pool_size
+        self.rows = keras.layers.MaxPooling2D(
+            (1, pool_size), strides=1, padding="same", dtype=self.dtype_policy
+        )
+        self.columns = keras.layers.MaxPooling2D(
+            (pool_size, 1), strides=1, padding="same", dtype=self.dtype_policy
+        )
+
+    def call(self, inputs):
+        return self.columns(self.rows(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["pool_size"] = self.pool_size
+        return config

@@ -118,6 +118,54 @@ def test_zero_biases_keep_the_outputs(rng):
     assert relative_error(actual, expected) < RELATIVE_TOLERANCE
 
 
+def test_separable_pooling_keeps_the_outputs(rng):
+    from keras_refinenet.inference.fold import inference_network
+    from keras_refinenet.layers import ChainedResidualPooling
+    from keras_refinenet.layers.chained_residual_pooling import (
+        SeparableMaxPooling2D,
+    )
+
+    model = tiny_refinenet(num_classes=3)
+    network = inference_network(model, separable_pooling=True)
+    crps = [
+        layer
+        for layer in network._flatten_layers()
+        if isinstance(layer, ChainedResidualPooling)
+    ]
+    assert crps
+    assert all(isinstance(c.pool, SeparableMaxPooling2D) for c in crps)
+    originals = [
+        layer
+        for layer in model._flatten_layers()
+        if isinstance(layer, ChainedResidualPooling)
+    ]
+    assert all(type(c.pool) is keras.layers.MaxPooling2D for c in originals)
+    images = model.preprocess(
+        rng.uniform(0, 255, size=(2, 64, 96, 3)).astype("float32")
+    )
+    expected = np.asarray(model(images, training=False))
+    actual = np.asarray(network(images, training=False))
+    assert relative_error(actual, expected) < RELATIVE_TOLERANCE
+
+
+def test_separable_max_pooling_is_the_square_one(rng):
+    from keras_refinenet.layers.chained_residual_pooling import (
+        SeparableMaxPooling2D,
+    )
+
+    x = rng.normal(size=(2, 9, 11, 3)).astype("float32")
+    padded = np.pad(
+        x, ((0, 0), (2, 2), (2, 2), (0, 0)), constant_values=-np.inf
+    )
+    expected = np.max(
+        [padded[:, i : i + 9, j : j + 11] for i in range(5) for j in range(5)],
+        axis=0,
+    )
+    np.testing.assert_array_equal(
+        np.asarray(SeparableMaxPooling2D(5)(x)), expected
+    )
+
+
 def test_needs_a_functional_model():
     with pytest.raises(ValueError, match="Received: model=Dense"):
         fold_batch_normalization(keras.layers.Dense(2))
