@@ -483,7 +483,9 @@ class CompiledForward:
         self._channel_networks = {}
 
     def _base_network(self):
-        return self.raw_network or self.network
+        if self.raw_network is not None:
+            return self.raw_network
+        return self.network
 
     def _inputs(self, tiles):
         if self.raw_network is not None:

@@ -11,6 +11,8 @@ computes every 3x3 stride-1 convolution (image encoder and decoder) with a
 `TransformedWinogradConv2D`, its kernel transformed once.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -264,16 +266,23 @@ def _biasless_convs(layer):
     ]
 
 
+@contextlib.contextmanager
+def _unlocked_state(layer):
+    """Lets the built `layer` (an inference copy's own) take new state."""
+    # Keras locks a built layer's state; the copy is the network's own.
+    layer._tracker.unlock()
+    try:
+        yield
+    finally:
+        layer._tracker.lock()
+
+
 def _add_zero_bias(conv):
     """Gives the built, bias-less `conv` a zero bias (the same outputs)."""
-    # Keras locks a built layer's state; the copy is the network's own.
-    conv._tracker.unlock()
-    try:
+    with _unlocked_state(conv):
         conv.bias = conv.add_weight(
             name="bias", shape=(conv.filters,), initializer="zeros"
         )
-    finally:
-        conv._tracker.lock()
     conv.use_bias = True
 
 
@@ -290,14 +299,10 @@ def _square_poolings(layer):
 
 def _separate_pooling(crp):
     """`crp` pools with a `SeparableMaxPooling2D` (the same values)."""
-    # Keras locks a built layer's state; the copy is the network's own.
-    crp._tracker.unlock()
-    try:
+    with _unlocked_state(crp):
         crp.pool = SeparableMaxPooling2D(
             crp.pool_size, dtype=crp.dtype_policy, name="separable_pool"
         )
-    finally:
-        crp._tracker.lock()
 
 
 def _inference_copy(layer, args, kwargs, options):
