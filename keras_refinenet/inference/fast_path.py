@@ -363,6 +363,34 @@ def _weights_fingerprint(model, cache):
     return cache[FINGERPRINT_VALUE_KEY]
 
 
+def channel_argmax(scores, excluded_channel=None):
+    """`int32` index of the largest score along the last axis.
+
+    Args:
+        scores: `(..., channels)` scores.
+        excluded_channel: a channel that never wins, or `None`.
+
+    Returns:
+        The first channel holding each pixel's largest score.
+    """
+    if excluded_channel is not None:
+        channels = keras.ops.shape(scores)[-1]
+        excluded = keras.ops.one_hot(excluded_channel, channels, dtype="bool")
+        scores = keras.ops.where(excluded, -np.inf, scores)
+    return keras.ops.cast(keras.ops.argmax(scores, axis=-1), "int32")
+
+
+@functools.cache
+def _compiled_channel_argmax(excluded_channel):
+    import tensorflow as tf
+
+    # TF's ArgMax kernel took 10 ms on 512x1024x19 scores, XLA's 2 ms.
+    return tf.function(
+        functools.partial(channel_argmax, excluded_channel=excluded_channel),
+        jit_compile=True,
+    )
+
+
 class ChannelArgmax(keras.layers.Layer):
     """The channel of the largest score per pixel, one channel skipped.
 
@@ -386,13 +414,9 @@ class ChannelArgmax(keras.layers.Layer):
         self.excluded_channel = excluded_channel
 
     def call(self, scores):
-        if self.excluded_channel is not None:
-            channels = keras.ops.shape(scores)[-1]
-            excluded = keras.ops.one_hot(
-                self.excluded_channel, channels, dtype="bool"
-            )
-            scores = keras.ops.where(excluded, -np.inf, scores)
-        return keras.ops.cast(keras.ops.argmax(scores, axis=-1), "int32")
+        if keras.backend.backend() == "tensorflow":
+            return _compiled_channel_argmax(self.excluded_channel)(scores)
+        return channel_argmax(scores, self.excluded_channel)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])

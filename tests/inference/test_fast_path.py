@@ -305,6 +305,27 @@ def test_single_view_labels_are_the_argmax_of_the_logits(
     np.testing.assert_array_equal(labels[clear], through_probabilities[clear])
 
 
+@pytest.mark.parametrize("excluded_channel", [None, 0, 3])
+def test_channel_argmax_is_numpys_first_maximum(excluded_channel):
+    from keras_refinenet.inference.fast_path import ChannelArgmax
+
+    rng = np.random.default_rng(7)
+    # Few distinct values: many pixels hold their largest score twice.
+    scores = rng.integers(0, 3, size=(2, 9, 11, 5)).astype("float32")
+    scores[0, 0, 0] = [-np.inf, -np.inf, -np.inf, 5.0, -np.inf]
+    kept = scores.copy()
+    if excluded_channel is not None:
+        kept[..., excluded_channel] = -np.inf
+    expected = np.argmax(kept, axis=-1)
+    layer = ChannelArgmax(excluded_channel)
+    np.testing.assert_array_equal(np.asarray(layer(scores)), expected)
+    inputs = keras.Input((None, None, 5))
+    graph = keras.Model(inputs, layer(inputs))
+    labels = graph.predict_on_batch(scores)
+    assert labels.dtype == np.int32
+    np.testing.assert_array_equal(labels, expected)
+
+
 def test_single_view_void_rules_and_label_values(images):
     keras.utils.set_random_seed(6)
     model = tiny_refinenet(
