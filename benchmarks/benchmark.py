@@ -8,7 +8,9 @@ update), and peak resident memory (`ru_maxrss`). Keras runs eagerly
 compiled inference network `predict_segmentation` runs (`network`: the
 baseline of the user paths' overhead), or through the paths users call:
 `model.predict` (`predict`) and `predict_segmentation` (`segment`, raw
-pixels to class ids, softmax and resizing included); in
+pixels to class ids, softmax and resizing included), each timed in turn
+with the bare network in its process (`vs bare`: its per-call overhead);
+in
 float32 or `mixed_bfloat16` (only where the CPU has bf16 instructions),
 with the direct or Winograd decoder (`--decoder-convs`), BatchNorm folded
 or not (`--fold`), oneDNN on or off or on with the inference-only
@@ -50,6 +52,8 @@ USER_MODES = ("predict", "segment")
 # precision, folding and `decoder_conv="auto"` choice), called bare: the
 # baseline of the user paths' per-call overhead.
 NETWORK_MODE = "network"
+# `--precisions` value -> `predict_segmentation(precision=...)`.
+INFERENCE_PRECISIONS = {"float32": "float32", "mixed_bfloat16": "bfloat16"}
 SEPARATE_COPY_MODES = ("segment", NETWORK_MODE)
 TRAIN_CROP = (512, 512)
 TRAIN_BATCH = 2
@@ -73,7 +77,7 @@ def _inference_network_call(model, pixels, precision, fold):
         resolve_decoder_conv,
     )
 
-    precision = "float32" if precision == "float32" else "bfloat16"
+    precision = INFERENCE_PRECISIONS[precision]
     height, width = pixels.shape[1:3]
     conv = resolve_decoder_conv(model, "auto", precision, height * width)
     network = inference_forward(model, precision, fold, conv).network
@@ -107,20 +111,31 @@ def keras_worker(config):
     pixels = rng.uniform(0, 255, (batch, height, width, 3)).astype("float32")
     images = tf.constant(pixels)
     if config["task"] == "forward":
-        network = fold_batch_normalization(model) if fold else model
-        if mode == "segment":
-            function = lambda: predict_segmentation(  # noqa: E731
-                model,
-                pixels,
-                batch_size=batch,
-                fold_batchnorm=fold,
-                precision="bfloat16" if precision != "float32" else "float32",
+        if mode in USER_MODES:
+            if mode == "segment":
+
+                def function():
+                    predict_segmentation(
+                        model,
+                        pixels,
+                        batch_size=batch,
+                        fold_batchnorm=fold,
+                        precision=INFERENCE_PRECISIONS[precision],
+                    )
+
+            else:
+
+                def function():
+                    model.predict(pixels, verbose=0)
+
+            # Timed in turn with the user path: its per-call overhead.
+            function.bare_network = _inference_network_call(
+                model, pixels, precision, fold=True
             )
             return function
-        if mode == "predict":
-            return lambda: model.predict(pixels, verbose=0)  # noqa: E731
         if mode == NETWORK_MODE:
             return _inference_network_call(model, pixels, precision, fold)
+        network = fold_batch_normalization(model) if fold else model
         if mode == "eager":
             step = network
         else:
@@ -190,12 +205,21 @@ def torch_worker(config):
 def worker(config):
     build = keras_worker if config["framework"] == "keras" else torch_worker
     function = build(config)
-    seconds, times = common.median_time(
-        function, config["repeats"], config["warmup"]
-    )
+    bare_network = getattr(function, "bare_network", None)
+    overhead = {}
+    if bare_network is None:
+        seconds, times = common.median_time(
+            function, config["repeats"], config["warmup"]
+        )
+    else:
+        (seconds, times), (bare_seconds, _) = common.interleaved_median_times(
+            [function, bare_network], config["repeats"], config["warmup"]
+        )
+        overhead = {"bare_network_seconds": bare_seconds}
     common.emit(
         {
             **config,
+            **overhead,
             "seconds": seconds,
             "times": times,
             "images_per_s": config["batch"] / seconds,
@@ -299,7 +323,8 @@ def print_table(results):
         print(line)
     header = (
         f"{'model':16} {'task':7} {'input':14} {'implementation':34} "
-        f"{'median s':>9} {'img/s':>7} {'peak GiB':>8} {'vs torch':>8}"
+        f"{'median s':>9} {'img/s':>7} {'peak GiB':>8} {'vs torch':>8} "
+        f"{'vs bare':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -320,8 +345,15 @@ def print_table(results):
             f"{result['model']:16} {result['task']:7} "
             f"{result['batch']}x{height}x{width:<8} {describe(result):34} "
             f"{result['seconds']:9.3f} {result['images_per_s']:7.3f} "
-            f"{result['peak_rss_gib']:8.2f} {ratio:>8}"
+            f"{result['peak_rss_gib']:8.2f} {ratio:>8} "
+            f"{_overhead(result):>7}"
         )
+
+
+def _overhead(result):
+    """A user path's time over the bare network's, timed in turn."""
+    bare = result.get("bare_network_seconds")
+    return f"{100 * (result['seconds'] / bare - 1):+.1f}%" if bare else ""
 
 
 def main(argv=None):

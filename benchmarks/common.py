@@ -194,6 +194,21 @@ def median_time(function, repeats, warmup):
     return statistics.median(times), times
 
 
+def interleaved_median_times(functions, repeats, warmup):
+    """Medians and times of `functions` called in turn, round by round, so
+    that a load change or a slow process hits each of them alike."""
+    for _ in range(warmup):
+        for function in functions:
+            function()
+    times = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, series in zip(functions, times):
+            start = time.perf_counter()
+            function()
+            series.append(time.perf_counter() - start)
+    return [(statistics.median(series), series) for series in times]
+
+
 def peak_rss_gib():
     """Peak resident memory of this process (Linux `ru_maxrss` is KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
