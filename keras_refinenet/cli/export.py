@@ -164,6 +164,7 @@ def run(args):
         check_input_size,
         check_tta_format,
         export_model,
+        wants_tta,
     )
     from keras_refinenet.export.verify import verify_export
     from keras_refinenet.inference.images import TTA_NONE, tta_options
@@ -200,7 +201,7 @@ def run(args):
         # Argument and extra errors before the model is loaded.
         check_tta_format(args.format, options)
         check_input_size(args.format, args.input_size)
-        check_extra(args.format)
+        check_extra(args.format, tta=wants_tta(**options))
         if args.verify:
             check_extra(args.format, runtime=True)
         model = RefineNet.from_preset(args.preset, **overrides)

@@ -52,8 +52,10 @@ FORMAT_EXTRAS = {
 }
 EXPORT_MODULES = {
     ONNX: ("tf2onnx", "onnx"),
-    OPENVINO: ("openvino", "tf2onnx", "onnx"),
+    OPENVINO: ("openvino",),
 }
+# What a tiled / multi-view export needs besides (it goes through ONNX).
+TTA_EXPORT_MODULES = {OPENVINO: ("tf2onnx", "onnx")}
 RUNTIME_MODULES = {
     ONNX: ("onnxruntime",),
     LITERT: ("ai_edge_litert",),
@@ -75,13 +77,14 @@ def check_format(format):
         )
 
 
-def check_extra(format, runtime=False):
+def check_extra(format, runtime=False, tta=False):
     """Raises `MissingExtraError` naming the extra `format` needs.
 
     Args:
         format: one of `EXPORT_FORMATS`.
         runtime: check the modules that run the file instead of those
             that export it.
+        tta: the export tiles or augments (`wants_tta`).
 
     Example:
 
@@ -89,6 +92,8 @@ def check_extra(format, runtime=False):
     """
     check_format(format)
     modules = (RUNTIME_MODULES if runtime else EXPORT_MODULES).get(format, ())
+    if tta and not runtime:
+        modules += TTA_EXPORT_MODULES.get(format, ())
     missing = [
         name for name in modules if importlib.util.find_spec(name) is None
     ]
@@ -161,12 +166,18 @@ def export_file(output, format):
     return pathlib.Path(output) / EXPORT_FILES[format]
 
 
+def wants_tta(tile_size=None, scales=None, flip=False, **unused_options):
+    """Whether export options ask for the tiled / multi-view graph."""
+    return tile_size is not None or scales is not None or bool(flip)
+
+
 def logits_function(
     model,
     input_size=None,
     batch_size=None,
     dtype="uint8",
     native_resize=True,
+    freeze=True,
 ):
     """The model as a frozen TensorFlow function of raw pixels.
 
@@ -182,9 +193,12 @@ def logits_function(
         native_resize: bilinear resizes as TensorFlow's `ResizeBilinear`
             op (converters map it to their native resize) instead of the
             Keras gathers; see `keras_refinenet.layers.resize`.
+        freeze: variables as constants; `False` keeps them (converters
+            that read variables need no second copy of the weights).
 
     Returns:
-        A frozen concrete function `images -> [logits]` (float32).
+        A concrete function `images -> {"logits": logits}` (float32),
+        frozen unless `freeze=False`.
     """
     import tensorflow as tf
     from tensorflow.python.framework import convert_to_constants
@@ -207,6 +221,8 @@ def logits_function(
     )
     with resize.native_resize(native_resize):
         concrete = logits.get_concrete_function(spec)
+    if not freeze:
+        return concrete
     return convert_to_constants.convert_variables_to_constants_v2(concrete)
 
 
@@ -301,7 +317,7 @@ def export_model(
         from keras_refinenet.export.saved_model import export_saved_model
 
         return export_saved_model(model, output, **options)
-    check_extra(format)
+    check_extra(format, tta=wants_tta(**options))
     path = export_file(output, format)
     path.parent.mkdir(parents=True, exist_ok=True)
     if format == ONNX:

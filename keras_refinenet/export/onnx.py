@@ -8,6 +8,7 @@ from keras_refinenet.export.formats import (
     TTA_OUTPUTS,
     logits_function,
     tta_function,
+    wants_tta,
 )
 from keras_refinenet.inference.predict import DEFAULT_TILE_OVERLAP
 
@@ -65,7 +66,7 @@ def export_onnx(
     import tf2onnx
 
     path = pathlib.Path(path)
-    if tile_size is not None or scales is not None or flip:
+    if wants_tta(tile_size, scales, flip):
         from keras_refinenet.export.tta import TiledPredictor
 
         predictor = TiledPredictor(

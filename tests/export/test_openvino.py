@@ -52,3 +52,21 @@ def test_openvino_runtime_matches_keras_on_an_odd_size(exported, tmp_path):
     assert relative_difference(reference, logits) < 1e-3
     agreement = np.mean(logits.argmax(-1) == reference.argmax(-1))
     assert agreement >= 0.999
+
+
+def test_plain_export_reads_the_tensorflow_function(tmp_path, monkeypatch):
+    import sys
+
+    import openvino
+
+    from keras_refinenet.export import export_model
+
+    # No ONNX detour: an import of tf2onnx would fail.
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    model = tiny_model()
+    path = export_model(model, tmp_path, format="openvino", input_size=(40, 56))
+    shape = openvino.Core().read_model(str(path)).inputs[0].get_partial_shape()
+    assert [dim.is_dynamic for dim in shape] == [True, False, False, False]
+    images = random_images((40, 56), count=1, seed=9)
+    logits, _ = run_runner(tmp_path, "openvino", path, images)
+    assert relative_difference(keras_reference(model, images), logits) < 1e-3

@@ -158,3 +158,19 @@ def test_cli_names_the_missing_extra(preset_dir, tmp_path, capsys, monkeypatch):
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
     assert 'pip install "keras-refinenet[onnx]"' in error
+
+
+def test_plain_openvino_export_needs_no_tf2onnx(monkeypatch):
+    import importlib.util
+
+    from keras_refinenet.export.formats import MissingExtraError, check_extra
+
+    find_spec = importlib.util.find_spec
+
+    def without_tf2onnx(name, *args):
+        return None if name == "tf2onnx" else find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_tf2onnx)
+    check_extra("openvino")
+    with pytest.raises(MissingExtraError, match="needs tf2onnx"):
+        check_extra("openvino", tta=True)
