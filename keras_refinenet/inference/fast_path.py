@@ -384,11 +384,17 @@ def channel_argmax(scores, excluded_channel=None):
 def _compiled_channel_argmax(excluded_channel):
     import tensorflow as tf
 
-    # TF's ArgMax kernel took 10 ms on 512x1024x19 scores, XLA's 2 ms.
-    return tf.function(
-        functools.partial(channel_argmax, excluded_channel=excluded_channel),
-        jit_compile=True,
+    argmax = functools.partial(
+        channel_argmax, excluded_channel=excluded_channel
     )
+    # TF's ArgMax kernel took 10 ms on 512x1024x19 scores, XLA's 2 ms.
+    compiled = tf.function(argmax, jit_compile=True)
+    try:
+        channels = max(excluded_channel or 0, 1) + 1
+        compiled(np.zeros((1, 1, 1, channels), "float32"))
+    except Exception:  # A TensorFlow build without XLA on this device.
+        return argmax
+    return compiled
 
 
 class ChannelArgmax(keras.layers.Layer):
@@ -414,7 +420,11 @@ class ChannelArgmax(keras.layers.Layer):
         self.excluded_channel = excluded_channel
 
     def call(self, scores):
-        if keras.backend.backend() == "tensorflow":
+        # XLA compiles per shape: only where the trace fixes the shape (a
+        # size seen again), not after Keras generalizes to varied sizes.
+        if keras.backend.backend() == "tensorflow" and None not in tuple(
+            scores.shape
+        ):
             return _compiled_channel_argmax(self.excluded_channel)(scores)
         return channel_argmax(scores, self.excluded_channel)
 

@@ -326,6 +326,33 @@ def test_channel_argmax_is_numpys_first_maximum(excluded_channel):
     np.testing.assert_array_equal(labels, expected)
 
 
+def test_channel_argmax_falls_back_without_xla(monkeypatch):
+    import tensorflow as tf
+
+    from keras_refinenet.inference import fast_path
+
+    real_function = tf.function
+
+    def function_without_xla(python_function=None, **options):
+        if not options.get("jit_compile"):
+            return real_function(python_function, **options)
+
+        def unsupported(*args):
+            raise tf.errors.UnimplementedError(None, None, "no XLA here")
+
+        return unsupported
+
+    scores = np.random.default_rng(8).normal(size=(1, 6, 7, 4))
+    fast_path._compiled_channel_argmax.cache_clear()
+    monkeypatch.setattr(tf, "function", function_without_xla)
+    try:
+        labels = fast_path.ChannelArgmax(2)(scores.astype("float32"))
+    finally:
+        fast_path._compiled_channel_argmax.cache_clear()
+    scores[..., 2] = -np.inf
+    np.testing.assert_array_equal(np.asarray(labels), scores.argmax(-1))
+
+
 def test_single_view_void_rules_and_label_values(images):
     keras.utils.set_random_seed(6)
     model = tiny_refinenet(
